@@ -52,7 +52,7 @@ func main() {
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:111", "daemon address (host:port), or socket path with -t unix")
 	flag.StringVar(&c.transport, "t", "udp", "transport: udp, tcp (persistent), tcpconn (a connection per call), unix")
-	flag.StringVar(&c.proc, "p", "getport", "workload: null, getport, getaddr, dump2, dump4, setunset")
+	flag.StringVar(&c.proc, "p", "getport", "workload: null, getport, getaddr, dump2, dump4, setunset, idle (only report -pid's memory)")
 	flag.IntVar(&c.clients, "c", 64, "concurrent clients, each with one call outstanding")
 	flag.DurationVar(&c.duration, "d", 5*time.Second, "duration (at most 2m)")
 	flag.Int64Var(&c.calls, "n", 0, "stop after this many calls (0: duration only); for setunset, the number of SETs")
@@ -61,6 +61,13 @@ func main() {
 	flag.IntVar(&c.pid, "pid", 0, "daemon PID: report its CPU per call and resident memory")
 	flag.StringVar(&c.label, "label", "", "label printed first on the result line")
 	flag.Parse()
+	if flag.NArg() == 1 && flag.Arg(0) == "report" {
+		if err := report(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "rpcbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if c.duration > maxDuration {
 		c.duration = maxDuration
 	}
@@ -345,6 +352,20 @@ func run(ctx context.Context, c config) (string, error) {
 	}
 	if c.proc == "setunset" {
 		return runSetUnset(ctx, c)
+	}
+	if c.proc == "idle" {
+		if c.pid <= 0 {
+			return "", errors.New("-p idle needs -pid")
+		}
+		ps, err := readProc(c.pid)
+		if err != nil {
+			return "", err
+		}
+		label := c.label
+		if label == "" {
+			label = fmt.Sprintf("idle/r%d", c.preload)
+		}
+		return fmt.Sprintf("%s rss_kib=%d", label, ps.rss/1024), nil
 	}
 	tmpl, err := callMsg(c.proc, 0, c.preload)
 	if err != nil {
