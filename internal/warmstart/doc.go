@@ -1,0 +1,35 @@
+// Package warmstart keeps the registration table across daemon restarts.
+//
+// Two formats live in the state directory (Debian: /run/rpcbind):
+//
+//   - rpcbind.xdr and portmap.xdr, byte-compatible with the C rpcbind 1.2.6
+//     warm-start files: rpcbind.xdr is the XDR rpcblist_ptr (RFC 1833 §2.2,
+//     the v3/v4 DUMP result body: repeated {bool more=1; rpcb} then 0),
+//     portmap.xdr the XDR pmaplist (RFC 1833 §3.1, the v2 DUMP body). Both
+//     use RFC 4506 encoding. They are written atomically (temporary file,
+//     fsync, rename, fsync of the directory), mode 0600.
+//
+//   - rpcbind.journal, our addition: an append-only log of SET/UNSET records
+//     made durable (fdatasync) before a change is acknowledged, so that a
+//     registration survives kill -9. Layout, all integers big-endian:
+//
+//     header  "RPCBJNL1" | u32 base kind | u32 base length | u32 base CRC | u32 header CRC
+//     record  u32 payload length | u32 CRC | payload
+//     payload u32 op (1 SET, 2 UNSET) | rpcb{u32 prog, u32 vers, string netid, string addr, string owner}
+//
+//     CRCs are CRC-32C (Castagnoli); a record's CRC covers its length word
+//     and payload. The header names the bytes of the C-format file the
+//     journal applies to (base kind 1 = rpcbind.xdr, 2 = portmap.xdr, 0 =
+//     none), so a journal left behind by a kill -9 is never replayed on top
+//     of files another daemon (e.g. a rolled-back C rpcbind) wrote since.
+//     Replay stops at the first torn or corrupt record.
+//
+// Recovery loads rpcbind.xdr (the master; portmap.xdr only when rpcbind.xdr
+// is absent or undecodable), replays the journal, and drops program 100000,
+// as the reference's read_warmstart does. Unlike the reference, good files
+// are not unlinked after reading: they stay the base the journal applies to,
+// so a crash right after start loses nothing. Undecodable files are unlinked,
+// as the reference does. Compaction rewrites the C files from the full table
+// and starts an empty journal, so a roll-back to the C daemon finds current
+// files after every clean exit.
+package warmstart
