@@ -9,24 +9,6 @@ import (
 	"github.com/openrpcbind/rpcbind/xdr"
 )
 
-// Op is the kind of a journal record; the values are its wire encoding.
-type Op uint32
-
-const (
-	OpSet   Op = 1 // RPCBPROC_SET accepted
-	OpUnset Op = 2 // RPCBPROC_UNSET accepted
-)
-
-func (o Op) String() string {
-	switch o {
-	case OpSet:
-		return "SET"
-	case OpUnset:
-		return "UNSET"
-	}
-	return fmt.Sprintf("Op(%d)", uint32(o))
-}
-
 const (
 	journalMagic = "RPCBJNL1"
 	headerLen    = 28 // magic, kind, length, CRC, header CRC
@@ -127,12 +109,12 @@ func scanRecords(b []byte, off int, fn func(Op, *Entry)) (int, error) {
 			return off, fmt.Errorf("%w at offset %d", ErrBadCRC, off)
 		}
 		d.Reset(payload)
-		op := Op(d.Uint32())
+		w := d.Uint32() // compared as u32: Op is narrower
 		decodeRPCB(&d, &e)
-		if err := d.Finish(); err != nil || (op != OpSet && op != OpUnset) {
+		if err := d.Finish(); err != nil || (w != uint32(OpSet) && w != uint32(OpUnset)) {
 			return off, fmt.Errorf("%w at offset %d", ErrBadRecord, off)
 		}
-		fn(op, &e)
+		fn(Op(w), &e)
 		off += frameLen + int(n)
 	}
 	return off, nil
