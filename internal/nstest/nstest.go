@@ -101,14 +101,13 @@ func runChild(t *testing.T) {
 	}
 	var (
 		skipped, passed, noTests bool
-		skipReason               []string
+		lastLog                  string // the child's last log line: a skip's reason
 	)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		inSkip := false
 		out := t.Output()
 		for sc.Scan() {
 			line := sc.Text()
@@ -116,17 +115,13 @@ func runChild(t *testing.T) {
 			trim := strings.TrimSpace(line)
 			switch {
 			case strings.HasPrefix(trim, "--- SKIP: "+t.Name()+" "):
-				skipped, inSkip = true, true
-				continue
+				skipped = true
 			case strings.HasPrefix(trim, "--- PASS: "+t.Name()+" "):
 				passed = true
 			case strings.Contains(line, "testing: warning: no tests to run"):
 				noTests = true
-			}
-			if inSkip && strings.HasPrefix(line, "    ") {
-				skipReason = append(skipReason, trim)
-			} else {
-				inSkip = false
+			case strings.HasPrefix(line, "    ") && !strings.HasPrefix(trim, "---"):
+				lastLog = trim
 			}
 		}
 		io.Copy(io.Discard, pr) // a line over 1 MiB: drain so the child never blocks
@@ -140,7 +135,7 @@ func runChild(t *testing.T) {
 	case noTests:
 		t.Fatalf("nstest: child ran no test for pattern %q", runPattern(t.Name()))
 	case skipped:
-		t.Skipf("nstest: skipped inside the namespaces: %s", strings.Join(skipReason, "; "))
+		t.Skipf("nstest: skipped inside the namespaces: %s", lastLog)
 	case !passed:
 		t.Fatalf("nstest: child exited 0 without reporting PASS for %s", t.Name())
 	}
@@ -154,6 +149,11 @@ func setup() error {
 	if err := loopbackUp(); err != nil {
 		return err
 	}
+	return freshRun()
+}
+
+// freshRun mounts an empty tmpfs on /run with Debian's /run/rpcbind.
+func freshRun() error {
 	if err := mountTmpfs(RunDir, "mode=0755"); err != nil {
 		return err
 	}
@@ -209,6 +209,21 @@ func MountTmpfs(t testing.TB, dir string) {
 	}
 	if err := mountTmpfs(dir, "mode=0755"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// FreshRun replaces /run with a new empty tmpfs (and /run/rpcbind), so that
+// the next daemon starts as on a fresh boot. Stop the previous daemon first.
+func FreshRun(t testing.TB) {
+	t.Helper()
+	if !Inside() {
+		t.Fatal("nstest: FreshRun outside the namespaces")
+	}
+	if err := unix.Unmount(RunDir, unix.MNT_DETACH); err != nil {
+		t.Fatalf("nstest: unmount %s: %v", RunDir, err)
+	}
+	if err := freshRun(); err != nil {
+		t.Fatalf("nstest: %v", err)
 	}
 }
 
