@@ -313,7 +313,7 @@ func TestRandomAgainstModel(t *testing.T) {
 
 func FuzzTableOps(f *testing.F) {
 	f.Add([]byte{})
-	f.Add([]byte{0, 0x11, 0, 0, 0, 2, 0x11, 0, 0, 1})                 // set, then unset by another owner
+	f.Add([]byte{0, 0x11, 0, 0, 0, 2, 0x11, 0, 0, 1})                     // set, then unset by another owner
 	f.Add([]byte{1, 0x12, 0, 233, 0, 0, 0x12, 2, 0, 0, 3, 0x12, 0, 0, 1}) // v2 set, v3 set TCP, v2 unset
 	f.Add([]byte{0, 0x10, 1, 7, 2, 0, 0x11, 1, 6, 2, 2, 0x10, 8, 0, 0})   // "" unset
 	f.Fuzz(func(t *testing.T, ops []byte) {
