@@ -1,0 +1,211 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/openrpcbind/rpcbind/internal/access"
+	"github.com/openrpcbind/rpcbind/internal/rpc"
+)
+
+// Handler answers one RPC message. It appends the reply to out and returns
+// it; send false means "stay silent" (undecodable header, CALLIT rules).
+// req and out are only valid during the call.
+type Handler interface {
+	ServeRPC(out, req []byte, c *access.Caller) (reply []byte, send bool)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(out, req []byte, c *access.Caller) ([]byte, bool)
+
+// ServeRPC calls f.
+func (f HandlerFunc) ServeRPC(out, req []byte, c *access.Caller) ([]byte, bool) {
+	return f(out, req, c)
+}
+
+// Limits and timeouts. The reference (libtirpc 1.3.3) has no idle timeout
+// but reaps connections idle for 15 s once 4/5 of its descriptors are in use
+// (CVE-2021-46828); we do the same against MaxConns, and also close any
+// connection idle for IdleTimeout and any record that takes longer than
+// RecordTimeout to arrive (slow-loris).
+const (
+	// UDPBufSize is the receive buffer of each UDP reader: the reference's
+	// 9000 bytes (RPC_MAXDATASIZE). A longer datagram is truncated by the
+	// kernel and the received prefix is still handed to the Handler, as the
+	// reference does (a 12 KB NULL call is answered); decoding is bounded by
+	// what was received.
+	UDPBufSize = 9000
+	// DefaultMaxRecord caps a reassembled stream record (reference: 9000,
+	// rpc_control(RPC_SVC_CONNMAXREC_SET)). A larger record closes the
+	// connection.
+	DefaultMaxRecord = rpc.MaxRecord
+	// DefaultMaxConns caps open stream connections over all listeners.
+	DefaultMaxConns = 1024
+	// ReapIdle: when 4/5 of MaxConns are in use, connections idle this long
+	// are closed (libtirpc svc_vc.c rendezvous_request).
+	ReapIdle = 15 * time.Second
+	// DefaultIdleTimeout closes a connection that sent nothing for this long.
+	// Clients of the portmapper make a few calls and hang up; five minutes
+	// leaves room for a slow client and frees descriptors of dead peers.
+	DefaultIdleTimeout = 5 * time.Minute
+	// DefaultRecordTimeout bounds the time between the first byte of a record
+	// and its last.
+	DefaultRecordTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds writing one reply (the reference kills a
+	// connection after 2 s of failed non-blocking writes; we are more patient
+	// with slow links but still bounded).
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Options tune a Server; zero fields take the defaults above.
+type Options struct {
+	Log           *slog.Logger // nil: slog.Default()
+	UDPReaders    int          // readers per UDP socket; 0: GOMAXPROCS
+	MaxRecord     int
+	MaxConns      int
+	IdleTimeout   time.Duration
+	RecordTimeout time.Duration
+	WriteTimeout  time.Duration
+	ReapIdle      time.Duration
+}
+
+// Stats counts outcomes; read them with the atomic Load methods.
+type Stats struct {
+	UDPIn        atomic.Uint64 // datagrams received
+	UDPOut       atomic.Uint64 // replies sent
+	UDPTruncated atomic.Uint64 // datagrams longer than UDPBufSize
+	UDPSilent    atomic.Uint64 // datagrams the handler left unanswered
+	Accepted     atomic.Uint64 // stream connections accepted
+	Records      atomic.Uint64 // stream records handled
+	TooLarge     atomic.Uint64 // connections closed for a record over MaxRecord
+	Reaped       atomic.Uint64 // connections closed because of MaxConns
+	Panics       atomic.Uint64 // handler panics recovered
+	Errors       atomic.Uint64 // read/write errors other than EOF and timeouts
+}
+
+// Server serves sockets with one Handler.
+type Server struct {
+	h    Handler
+	opt  Options
+	log  *slog.Logger
+	Stat Stats
+
+	closing atomic.Bool
+	wg      sync.WaitGroup
+
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	listeners []net.Listener
+	packets   []*net.UDPConn
+}
+
+// New returns a Server that sends every message to h.
+func New(h Handler, opt Options) *Server {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.UDPReaders <= 0 {
+		opt.UDPReaders = runtime.GOMAXPROCS(0)
+	}
+	if opt.MaxRecord <= 0 {
+		opt.MaxRecord = DefaultMaxRecord
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = DefaultMaxConns
+	}
+	if opt.IdleTimeout <= 0 {
+		opt.IdleTimeout = DefaultIdleTimeout
+	}
+	if opt.RecordTimeout <= 0 {
+		opt.RecordTimeout = DefaultRecordTimeout
+	}
+	if opt.ReapIdle <= 0 {
+		opt.ReapIdle = ReapIdle
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = DefaultWriteTimeout
+	}
+	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[*conn]struct{})}
+}
+
+// Start serves sock in the background until Shutdown. The Server owns the
+// socket from then on.
+func (s *Server) Start(sock *Socket) {
+	switch {
+	case sock.Packet != nil:
+		s.startUDP(sock)
+	case sock.Listener != nil:
+		s.startStream(sock)
+	}
+}
+
+// Conns is the number of open stream connections.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown stops accepting, unblocks every read (a deadline in the past),
+// lets requests in progress finish and waits for all goroutines; when ctx
+// ends first it closes everything and returns ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	past := time.Unix(1, 0)
+	s.mu.Lock()
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	for _, p := range s.packets {
+		p.SetReadDeadline(past)
+	}
+	for c := range s.conns {
+		c.nc.SetReadDeadline(past)
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		for _, p := range s.packets {
+			p.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.mu.Lock()
+	for _, p := range s.packets {
+		p.Close()
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// serve calls the handler under recover; ok is false after a panic.
+func (s *Server) serve(out, req []byte, c *access.Caller) (reply []byte, send, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.Stat.Panics.Add(1)
+			buf := make([]byte, 4096)
+			buf = buf[:runtime.Stack(buf, false)]
+			s.log.Error("server: handler panic", "netid", c.Netid, "from", c.Addr.String(),
+				"panic", v, "stack", string(buf))
+			reply, send, ok = out, false, false
+		}
+	}()
+	reply, send = s.h.ServeRPC(out, req, c)
+	return reply, send, true
+}
