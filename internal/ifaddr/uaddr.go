@@ -1,0 +1,99 @@
+package ifaddr
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"unsafe"
+)
+
+// parseUaddr parses a universal address the way libtirpc's
+// __rpc_uaddr2taddr_af does for AF_INET (fam 4) or AF_INET6 (fam 6): split
+// at the last two dots, atoi each port half, port = hi<<8 | lo truncated to
+// 16 bits (htons), host by inet_pton of that family.
+func parseUaddr(fam int, s string) (netip.Addr, uint16, bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return netip.Addr{}, 0, false
+	}
+	lo := atoi(s[i+1:])
+	s = s[:i]
+	i = strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return netip.Addr{}, 0, false
+	}
+	hi := atoi(s[i+1:])
+	s = s[:i]
+	// inet_pton takes no zone ("%eth0"); netip would accept and keep one.
+	if strings.IndexByte(s, '%') >= 0 {
+		return netip.Addr{}, 0, false
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || (fam == 4) != a.Is4() {
+		return netip.Addr{}, 0, false
+	}
+	return a, uint16(uint32(hi)<<8 | uint32(lo)), true
+}
+
+// atoi is C atoi as glibc implements it (strtol truncated to int): leading
+// white space, an optional sign, then digits up to the first non-digit;
+// overflow clamps to LONG_MAX/LONG_MIN before the truncation.
+func atoi(s string) int32 {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || (s[i] >= '\t' && s[i] <= '\r')) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	var v uint64
+	const longMax = 1<<63 - 1
+	over := false
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if v > (longMax-uint64(s[i]-'0'))/10 {
+			over = true
+		}
+		v = v*10 + uint64(s[i]-'0')
+	}
+	var l int64
+	switch {
+	case over && neg:
+		l = -longMax - 1
+	case over:
+		l = longMax
+	case neg:
+		l = -int64(v)
+	default:
+		l = int64(v)
+	}
+	return int32(l)
+}
+
+// appendUaddr appends the universal address of a and port (taddr2uaddr).
+func appendUaddr(b []byte, a netip.Addr, port uint16) []byte {
+	if a.Is4() {
+		ip := a.As4()
+		for _, x := range ip {
+			b = strconv.AppendUint(b, uint64(x), 10)
+			b = append(b, '.')
+		}
+	} else {
+		b = a.WithZone("").AppendTo(b)
+		b = append(b, '.')
+	}
+	b = strconv.AppendUint(b, uint64(port>>8), 10)
+	b = append(b, '.')
+	return strconv.AppendUint(b, uint64(port&0xff), 10)
+}
+
+// bytesString views b as a string without copying. The result must not be
+// kept: parseUaddr only reads it (netip.ParseAddr retains nothing of a
+// zone-free input, and zones are rejected before it is called).
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
