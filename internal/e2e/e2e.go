@@ -236,8 +236,7 @@ func (e *Env) Compare(t testing.TB, script ...string) []Outcome {
 		}
 		for _, o := range outs[1:] {
 			if got := o.Steps[i]; got != r {
-				t.Errorf("%s differs from the reference on step %d %q:\n%s\nreference:\n%s",
-					o.Impl.Name, i+1, r.Cmd, got, r)
+				t.Errorf("%s differs from the reference on step %d:\n%s", o.Impl.Name, i+1, resultDiff(r, got))
 			}
 		}
 	}
@@ -246,13 +245,13 @@ func (e *Env) Compare(t testing.TB, script ...string) []Outcome {
 			t.Errorf("%s: status after SIGTERM %s, reference %s", o.Impl.Name, o.Stop, ref.Stop)
 		}
 		if o.Journal != ref.Journal {
-			t.Errorf("%s: daemon output differs:\n%s\nreference:\n%s", o.Impl.Name, o.Journal, ref.Journal)
+			t.Errorf("%s: daemon output differs (- reference, + ours):\n%s", o.Impl.Name, lineDiff(ref.Journal, o.Journal))
 		}
 		for name, want := range ref.Files {
 			if got, ok := o.Files[name]; !ok {
 				t.Errorf("%s: no %s/%s after SIGTERM", o.Impl.Name, nstest.RPCBindDir, name)
 			} else if got != want {
-				t.Errorf("%s: %s differs:\n%s\nreference:\n%s", o.Impl.Name, name, got, want)
+				t.Errorf("%s: %s differs (- reference, + ours):\n%s", o.Impl.Name, name, lineDiff(want, got))
 			}
 		}
 		for name := range o.Files {
