@@ -11,7 +11,7 @@ import (
 
 const (
 	journalMagic = "RPCBJNL1"
-	headerLen    = 28 // magic, kind, length, CRC, header CRC
+	headerLen    = 24 // magic, kind, length, CRC, header CRC
 	frameLen     = 8  // payload length, CRC
 	// MaxRecord caps a record's payload: op, prog, vers and three strings
 	// of at most MaxString bytes with their length words.
@@ -59,7 +59,7 @@ func appendHeader(b []byte, bs base) []byte {
 
 func parseHeader(b []byte) (base, error) {
 	if len(b) < headerLen || string(b[:8]) != journalMagic ||
-		binary.BigEndian.Uint32(b[24:]) != crc32.Checksum(b[:24], castagnoli) {
+		binary.BigEndian.Uint32(b[20:]) != crc32.Checksum(b[:20], castagnoli) {
 		return base{}, ErrJournalHeader
 	}
 	return base{
