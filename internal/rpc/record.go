@@ -38,10 +38,11 @@ var (
 
 // RecordReader reads record-marked messages from a stream.
 type RecordReader struct {
-	r   io.Reader
-	max int
-	buf []byte
-	err error
+	r    io.Reader
+	max  int
+	buf  []byte
+	mark [4]byte // a field, not a local: passed to an io.Reader it would escape
+	err  error
 }
 
 // NewRecordReader returns a reader of records of at most limit bytes in
@@ -75,12 +76,12 @@ func (rr *RecordReader) Next() ([]byte, error) {
 
 func (rr *RecordReader) next() ([]byte, error) {
 	rr.buf = rr.buf[:0]
-	var mark [4]byte
+	mark := rr.mark[:]
 	for frags := 0; ; frags++ {
 		if frags == MaxFragments {
 			return nil, ErrTooManyFrags
 		}
-		if n, err := io.ReadFull(rr.r, mark[:]); err != nil {
+		if n, err := io.ReadFull(rr.r, mark); err != nil {
 			if err == io.EOF && frags == 0 && n == 0 {
 				return nil, io.EOF
 			}
@@ -89,7 +90,7 @@ func (rr *RecordReader) next() ([]byte, error) {
 			}
 			return nil, err
 		}
-		m := binary.BigEndian.Uint32(mark[:])
+		m := binary.BigEndian.Uint32(mark)
 		n := int(m & fragmentLen)
 		if n > rr.max-len(rr.buf) {
 			return nil, ErrRecordTooLarge
@@ -111,8 +112,12 @@ func (rr *RecordReader) next() ([]byte, error) {
 func (rr *RecordReader) read(n int) error {
 	for n > 0 {
 		if len(rr.buf) == cap(rr.buf) {
+			// At most double what is held (at least minGrow), and never
+			// past what the fragment still owes.
 			grow := min(max(cap(rr.buf), minGrow), n)
-			rr.buf = append(rr.buf, make([]byte, grow)...)[:len(rr.buf)]
+			nb := make([]byte, len(rr.buf), len(rr.buf)+grow)
+			copy(nb, rr.buf)
+			rr.buf = nb
 		}
 		free := rr.buf[len(rr.buf):min(cap(rr.buf), len(rr.buf)+n)]
 		k, err := rr.r.Read(free)

@@ -34,17 +34,17 @@ type Exchange struct {
 }
 
 // Stream reports whether the exchange used a record-marked stream (tcp, tcp6).
-func (e *Exchange) Stream() bool { return e.Transport == "tcp" || e.Transport == "tcp6" }
+func (e Exchange) Stream() bool { return e.Transport == "tcp" || e.Transport == "tcp6" }
 
 // CallMsg returns the RPC message of the call, without the record mark on
 // stream transports.
-func (e *Exchange) CallMsg() []byte { return e.msg(e.Call) }
+func (e Exchange) CallMsg() []byte { return e.msg(e.Call) }
 
 // ReplyMsg returns the RPC message of the reply, without the record mark on
 // stream transports; nil when there was no reply.
-func (e *Exchange) ReplyMsg() []byte { return e.msg(e.Reply) }
+func (e Exchange) ReplyMsg() []byte { return e.msg(e.Reply) }
 
-func (e *Exchange) msg(b []byte) []byte {
+func (e Exchange) msg(b []byte) []byte {
 	if b == nil || !e.Stream() {
 		return b
 	}
