@@ -57,7 +57,8 @@ type ListenConfig struct {
 	RestrictTCP bool
 	// NoIPv4/NoIPv6 leave a family out (tests).
 	NoIPv4, NoIPv6 bool
-	// Skip lists netids the caller already has a socket for (systemd).
+	// Skip lists netids the caller already has a socket for (systemd);
+	// "@local" is the abstract socket.
 	Skip map[string]bool
 	Log  *slog.Logger
 }
@@ -85,10 +86,12 @@ func Listen(cfg ListenConfig) ([]*Socket, error) {
 		}
 		socks = append(socks, s)
 	}
-	if cfg.UnixSocket != "" && !cfg.Skip["local"] {
-		s, err := listenUnix(cfg.UnixSocket)
-		add(s, err, cfg.UnixSocket)
-		if cfg.Abstract {
+	if cfg.UnixSocket != "" {
+		if !cfg.Skip["local"] {
+			s, err := listenUnix(cfg.UnixSocket)
+			add(s, err, cfg.UnixSocket)
+		}
+		if cfg.Abstract && !cfg.Skip["@local"] {
 			s, err := listenAbstract(cfg.UnixSocket)
 			add(s, err, "@"+cfg.UnixSocket)
 		}

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/openrpcbind/rpcbind/internal/daemon"
+	"github.com/openrpcbind/rpcbind/internal/forward"
+	"github.com/openrpcbind/rpcbind/internal/ifaddr"
+	"github.com/openrpcbind/rpcbind/internal/registry"
+	"github.com/openrpcbind/rpcbind/internal/server"
+	"github.com/openrpcbind/rpcbind/internal/service"
+	"github.com/openrpcbind/rpcbind/internal/warmstart"
+	"github.com/openrpcbind/rpcbind/systemd"
+)
+
+// Version is printed by -v.
+var Version = "1.2.6 (openrpcbind, Go)"
+
+// shutdownTimeout bounds the wait for requests in progress at a stop.
+const shutdownTimeout = 5 * time.Second
+
+// Denial logs: at most denialRate per second, bursts of denialBurst.
+const (
+	denialRate  = 10
+	denialBurst = 50
+)
+
+// run is the whole daemon; it returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f, err := daemon.Parse(args[0], args[1:])
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, daemon.Usage)
+		return 1
+	}
+	if f.Help {
+		fmt.Fprint(stdout, daemon.Help)
+		return 0
+	}
+	if f.Version {
+		fmt.Fprintln(stdout, "rpcbind "+Version)
+		return 0
+	}
+	if f.Abort && f.Debug == 0 {
+		fmt.Fprintln(stderr, "-a (abort) specified without -d (debugging) -- ignored.")
+		f.Abort = false
+	}
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(stderr, "Sorry. You are not superuser")
+		return 1
+	}
+	if !f.Foreground && !daemon.Detached() {
+		return daemon.Detach()
+	}
+
+	lock, err := daemon.Lock(f.LockFile)
+	if err != nil {
+		if errors.Is(err, daemon.ErrLocked) {
+			fmt.Fprintf(stderr, "rpcbind: %v\n", err)
+		} else {
+			fmt.Fprintf(stderr, "rpcbind: %s: %v\n", f.LockFile, err)
+		}
+		return 1
+	}
+	defer lock.Close()
+
+	log, closeLog := newLogger(f, stderr)
+	defer closeLog()
+
+	d := &rpcbindDaemon{f: f, log: log}
+	return d.run(ctx)
+}
+
+func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
+	level := slog.LevelInfo
+	if f.Debug > 0 {
+		level = slog.LevelDebug
+	}
+	var h slog.Handler = daemon.NewStderrHandler(stderr, level)
+	closeFn := func() {}
+	if !f.Foreground {
+		if sh, c, err := daemon.NewSyslogHandler(level); err == nil {
+			h, closeFn = sh, func() { c.Close() }
+		} else {
+			fmt.Fprintf(stderr, "rpcbind: syslog: %v; logging to stderr\n", err)
+		}
+	}
+	return slog.New(daemon.NewRateLimited(h, denialRate, denialBurst)), closeFn
+}
+
+type rpcbindDaemon struct {
+	f   *daemon.Flags
+	log *slog.Logger
+}
+
+func (d *rpcbindDaemon) run(ctx context.Context) int {
+	f, log := d.f, d.log
+	ctx, stop := daemon.Signals(ctx)
+	defer stop()
+
+	socks, err := d.sockets()
+	if err != nil {
+		log.Error(err.Error())
+		return 1
+	}
+	closeAll := func() {
+		for _, s := range socks {
+			s.Close()
+		}
+	}
+
+	uid, gid, err := daemon.LookupUser(f.RunAs())
+	if err != nil {
+		log.Error(err.Error())
+		closeAll()
+		return 1
+	}
+
+	table := registry.New(selfEntries(socks))
+	// The state directory is created (0770, chowned) while still root, as
+	// the reference's mkdir_warmstart; the files are read as the user.
+	store, err := warmstart.Open(f.StateDir, warmstart.Options{
+		Chown: true, UID: uid, GID: gid,
+		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		log.Error("warm start: " + err.Error())
+	}
+
+	if err := daemon.DropPrivileges(uid, gid); err != nil {
+		log.Error("cannot drop privileges: " + err.Error())
+		closeAll()
+		return 1
+	}
+
+	if store != nil {
+		d.warmStart(table, store)
+		defer store.Close()
+	}
+
+	var fwd *forward.Forwarder
+	if f.Remote {
+		fwd = forward.New(forward.Config{Err: func(err error) { log.Debug("forward: " + err.Error()) }})
+		defer fwd.Close()
+	}
+	ifaces, err := ifaddr.New()
+	if err != nil {
+		log.Warn("interface list: " + err.Error())
+		ifaces = nil
+	} else {
+		defer ifaces.Close()
+	}
+	svc := service.New(service.Config{
+		Table:     table,
+		Insecure:  f.Insecure,
+		Forwarder: fwd,
+		Ifaces:    ifaces,
+		Log:       d.event,
+	})
+	srv := server.New(svc, server.Options{Log: log, MaxConns: f.MaxConns})
+	for _, s := range socks {
+		srv.Start(s)
+	}
+
+	notifier := systemd.NewNotifier()
+	if _, err := notifier.Ready(""); err != nil {
+		log.Warn("sd_notify: " + err.Error())
+	}
+	if err := daemon.Ready(); err != nil {
+		log.Warn("detach: " + err.Error())
+	}
+	log.Debug("serving", "sockets", len(socks), "user", f.RunAs())
+
+	<-ctx.Done()
+	notifier.Stopping()
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: " + err.Error())
+	}
+	if store != nil {
+		// Written whether or not -w was given, as the reference (spec §4.3).
+		if err := store.Compact(table.Entries()); err != nil {
+			log.Error("cannot save the registrations: " + err.Error())
+		}
+	}
+	return 0
+}
+
+// sockets takes what systemd passed and creates the rest.
+func (d *rpcbindDaemon) sockets() ([]*server.Socket, error) {
+	f, log := d.f, d.log
+	act := systemd.TakeActivated()
+	for _, r := range act.Refused {
+		if errors.Is(r.Err, systemd.ErrDualStack) {
+			log.Error(systemd.DualStackLog[0])
+			log.Error(systemd.DualStackLog[1])
+			continue
+		}
+		log.Error(r.Error())
+	}
+	var socks []*server.Socket
+	skip := map[string]bool{}
+	for _, a := range act.Sockets {
+		s := &server.Socket{Netid: a.Netid, Addr: a.Addr, Abstract: a.Abstract, Activated: true, Listener: a.Listener}
+		if a.PacketConn != nil {
+			uc, ok := a.PacketConn.(*net.UDPConn)
+			if !ok {
+				log.Error("systemd: passed datagram socket is not UDP", "fd", a.FD)
+				continue
+			}
+			s.Packet = uc
+		}
+		socks = append(socks, s)
+	}
+	for _, t := range systemd.Transports {
+		if act.Passed(t) {
+			if t.Abstract {
+				skip["@"+t.Netid] = true
+			} else {
+				skip[t.Netid] = true
+			}
+		}
+	}
+	created, err := server.Listen(server.ListenConfig{
+		UnixSocket:  f.Socket,
+		Abstract:    !f.NoAbstract,
+		Hosts:       f.Hosts,
+		RestrictTCP: f.TCPHostRestrict,
+		Skip:        skip,
+		Log:         log,
+	})
+	if err != nil && len(socks) == 0 {
+		return nil, err
+	}
+	return append(socks, created...), nil
+}
+
+// selfEntries takes the first socket of each netid (with -h: the first -h
+// address of the family, spec §2.4); the abstract socket is not registered.
+func selfEntries(socks []*server.Socket) []registry.Entry {
+	first := map[string]string{}
+	for _, s := range socks {
+		if s.Abstract {
+			continue
+		}
+		if _, ok := first[s.Netid]; !ok {
+			first[s.Netid] = s.Addr
+		}
+	}
+	return registry.SelfEntries(first["tcp6"], first["udp6"], first["tcp"], first["udp"], first["local"])
+}
+
+// warmStart loads the saved registrations with -w, writes the fresh table
+// either way, and makes every later change durable before it is
+// acknowledged (DECISIONS "persistence").
+func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store) {
+	log := d.log
+	if d.f.WarmStart {
+		entries, err := store.Recover()
+		if err != nil {
+			log.Error("warm start: " + err.Error())
+		}
+		table.Load(entries)
+	}
+	if err := store.Compact(table.Entries()); err != nil {
+		log.Error("warm start: cannot write the state files: " + err.Error())
+	}
+	var lastErr atomic.Int64
+	table.SetObserver(func(op registry.Op, e registry.Entry) error { return store.Append(op, e) })
+	table.OnError(func(op registry.Op, e registry.Entry, err error) {
+		// Keep serving from memory; say so at most once a minute.
+		now := time.Now().Unix()
+		if last := lastErr.Load(); now-last >= 60 && lastErr.CompareAndSwap(last, now) {
+			log.Error("cannot save the registrations: " + err.Error())
+		}
+	})
+}
+
+// procNames are the reference's names in access logs (security.c).
+var procNames = [...]string{"null", "set", "unset", "getport/addr", "dump", "callit", "gettime",
+	"uaddr2taddr", "taddr2uaddr", "getversaddr", "indirect", "getaddrlist", "getstat"}
+
+// event logs access (-l) and denial events in the reference's words:
+// "connect from <ip|local> to <proc>(<prog>)<text>", LOG_AUTH.
+func (d *rpcbindDaemon) event(e *service.Event) {
+	level, text := slog.LevelWarn, ""
+	switch e.Kind {
+	case service.EventAccess:
+		if !d.f.Verbose {
+			return
+		}
+		level = slog.LevelInfo
+	case service.EventNonLocal:
+		text = " declined (non-loopback sender)"
+	case service.EventHostDenied:
+		text = " request from unauthorized host"
+	case service.EventCallitDenied:
+		text = " indirect call not allowed"
+	}
+	from := "local"
+	if c := e.Caller; c != nil && !c.IsLocalSocket() {
+		from = c.Addr.Addr().String()
+	}
+	proc := strconv.FormatUint(uint64(e.Proc), 10)
+	if int(e.Proc) < len(procNames) {
+		proc = procNames[e.Proc]
+	}
+	d.log.Log(context.Background(), level,
+		"connect from "+from+" to "+proc+"("+progName(e.Prog)+")"+text, daemon.AuthKey, true)
+}
+
+func progName(p uint32) string {
+	if p == registry.ProgRPCB {
+		return "portmapper"
+	}
+	return strconv.FormatUint(uint64(p), 10)
+}

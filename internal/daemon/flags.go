@@ -1,0 +1,187 @@
+package daemon
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Usage is the reference's usage line, printed on stderr after a bad option
+// (exit 1). Our long options are not in it, as in Debian's binary.
+const Usage = "usage: rpcbind [-adhilswfr]"
+
+// Default locations (Debian rpcbind 1.2.6).
+const (
+	DefaultLockFile = "/run/rpcbind.lock"
+	DefaultSocket   = "/run/rpcbind.sock"
+	DefaultStateDir = "/run/rpcbind"
+	DefaultUser     = "_rpc"   // RPCBIND_USER as Debian builds it
+	DaemonUser      = "daemon" // -s
+)
+
+// Flags is the parsed command line.
+type Flags struct {
+	Abort      bool     // -a: abort on errors (only with -d)
+	Debug      int      // -d, counted
+	Hosts      []string // -h, repeatable: UDP bind addresses
+	Insecure   bool     // -i
+	Verbose    bool     // -l: log every access
+	DaemonUser bool     // -s: run as "daemon" instead of _rpc
+	WarmStart  bool     // -w: read the state files at start
+	Foreground bool     // -f
+	Remote     bool     // -r: forward CALLIT/BCAST/INDIRECT (Debian)
+	Version    bool     // -v (rpcbind >= 1.2.8)
+	Help       bool     // --help
+
+	// GNU long options, ours (DECISIONS "new options").
+	StateDir        string // --state-dir
+	Socket          string // --socket: AF_UNIX path; the abstract twin is "@"+Socket
+	LockFile        string // --lock-file
+	User            string // --user: overrides _rpc / daemon
+	MaxConns        int    // --max-conns; 0: the server's default
+	TCPHostRestrict bool   // --tcp-host-restrict: -h applies to TCP as well
+	NoAbstract      bool   // --no-abstract: do not listen on @/run/rpcbind.sock
+}
+
+// UsageError is a bad command line. Msg is getopt's line (without the
+// trailing newline); print it, then Usage, on stderr and exit 1.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+type longOpt struct {
+	name   string
+	hasArg bool
+	set    func(f *Flags, v string) error
+}
+
+var longOpts = []longOpt{
+	{"help", false, func(f *Flags, _ string) error { f.Help = true; return nil }},
+	{"version", false, func(f *Flags, _ string) error { f.Version = true; return nil }},
+	{"state-dir", true, func(f *Flags, v string) error { f.StateDir = v; return nil }},
+	{"socket", true, func(f *Flags, v string) error { f.Socket = v; return nil }},
+	{"lock-file", true, func(f *Flags, v string) error { f.LockFile = v; return nil }},
+	{"user", true, func(f *Flags, v string) error { f.User = v; return nil }},
+	{"max-conns", true, func(f *Flags, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("invalid --max-conns %q", v)
+		}
+		f.MaxConns = n
+		return nil
+	}},
+	{"tcp-host-restrict", false, func(f *Flags, _ string) error { f.TCPHostRestrict = true; return nil }},
+	{"no-abstract", false, func(f *Flags, _ string) error { f.NoAbstract = true; return nil }},
+}
+
+// Help is the text of --help (stdout, exit 0).
+const Help = `usage: rpcbind [-adhilswfr] [long options]
+  -a                 abort on errors (with -d)
+  -d                 debug: log every request (repeat for more)
+  -f                 foreground: do not detach, log to stderr
+  -h addr            bind UDP to addr (repeatable; 127.0.0.1 and ::1 are added)
+  -i                 insecure: allow SET/UNSET from any host
+  -l                 log every access
+  -r                 forward CALLIT/BCAST/INDIRECT calls
+  -s                 run as user daemon instead of _rpc
+  -v                 print the version
+  -w                 warm start: reload registrations saved by the previous run
+  --help             this text
+  --state-dir=DIR    state files (default /run/rpcbind)
+  --socket=PATH      AF_UNIX socket (default /run/rpcbind.sock)
+  --lock-file=PATH   lock file (default /run/rpcbind.lock)
+  --user=NAME        user to run as after binding (default _rpc, -s: daemon)
+  --max-conns=N      cap on open TCP and local connections (default 1024)
+  --tcp-host-restrict  apply -h to TCP as well
+  --no-abstract      do not listen on the abstract socket @/run/rpcbind.sock
+`
+
+// Parse parses args (without the program name) as GNU getopt_long does
+// with the short options "adh:ilswfrv": combined flags (-wf, -dfw),
+// attached or separate -h arguments, "--" ending the options, and
+// non-option arguments permuted away (and, as in the reference, ignored).
+// argv0 prefixes error messages, as getopt uses argv[0].
+func Parse(argv0 string, args []string) (*Flags, error) {
+	f := &Flags{StateDir: DefaultStateDir, Socket: DefaultSocket, LockFile: DefaultLockFile}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return f, nil
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			var o *longOpt
+			for j := range longOpts {
+				if longOpts[j].name == name {
+					o = &longOpts[j]
+				}
+			}
+			if o == nil {
+				return nil, &UsageError{fmt.Sprintf("%s: unrecognized option '%s'", argv0, a)}
+			}
+			if !o.hasArg && hasVal {
+				return nil, &UsageError{fmt.Sprintf("%s: option '--%s' doesn't allow an argument", argv0, name)}
+			}
+			if o.hasArg && !hasVal {
+				if i+1 >= len(args) {
+					return nil, &UsageError{fmt.Sprintf("%s: option '--%s' requires an argument", argv0, name)}
+				}
+				i++
+				val = args[i]
+			}
+			if err := o.set(f, val); err != nil {
+				return nil, &UsageError{fmt.Sprintf("%s: %v", argv0, err)}
+			}
+		case len(a) > 1 && a[0] == '-':
+			for k := 1; k < len(a); k++ {
+				switch c := a[k]; c {
+				case 'a':
+					f.Abort = true
+				case 'd':
+					f.Debug++
+				case 'i':
+					f.Insecure = true
+				case 'l':
+					f.Verbose = true
+				case 's':
+					f.DaemonUser = true
+				case 'w':
+					f.WarmStart = true
+				case 'f':
+					f.Foreground = true
+				case 'r':
+					f.Remote = true
+				case 'v':
+					f.Version = true
+				case 'h':
+					if k+1 < len(a) {
+						f.Hosts = append(f.Hosts, a[k+1:])
+					} else if i+1 < len(args) {
+						i++
+						f.Hosts = append(f.Hosts, args[i])
+					} else {
+						return nil, &UsageError{fmt.Sprintf("%s: option requires an argument -- 'h'", argv0)}
+					}
+					k = len(a)
+				default:
+					return nil, &UsageError{fmt.Sprintf("%s: invalid option -- '%c'", argv0, c)}
+				}
+			}
+		default:
+			// A non-option argument ("-" included): getopt permutes it to
+			// the end and rpcbind never looks at it.
+		}
+	}
+	return f, nil
+}
+
+// RunAs is the user to switch to after binding.
+func (f *Flags) RunAs() string {
+	switch {
+	case f.User != "":
+		return f.User
+	case f.DaemonUser:
+		return DaemonUser
+	}
+	return DefaultUser
+}
