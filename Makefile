@@ -13,7 +13,7 @@ BENCHTIME   ?= 1s
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test fuzz bench run install clean fmt vet
+.PHONY: help build test fuzz bench bench-compare run install clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,13 @@ fuzz: ## run every Fuzz target in the repo for FUZZTIME each (default 10s)
 
 bench: ## run all benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+BENCHSECS   ?= 3
+BENCHROUNDS ?= 3
+bench-compare: build ## ours vs Debian's rpcbind vs a C responder, each in its own namespace on port 111; medians of BENCHROUNDS
+	@mkdir -p $(BIN)
+	gcc -O2 -o $(BIN)/responder testdata/bench/responder.c
+	cmd/rpcbench/bench-compare.sh $(BIN)/rpcbind $(BIN)/rpcbench $(BIN)/responder $(BENCHSECS) $(BENCHROUNDS)
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
