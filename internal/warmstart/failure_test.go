@@ -1,0 +1,126 @@
+package warmstart
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+const failureHelperEnv = "WARMSTART_FAILURE_DIR"
+
+// Persistence failures (read-only or full directory) are returned as
+// errors, never crash, keep the in-memory view, and heal once the disk does.
+// Root ignores permissions, so the test re-runs itself in a private mount
+// namespace on a small tmpfs it can remount read-only and fill.
+func TestPersistenceFailure(t *testing.T) {
+	if dir := os.Getenv(failureHelperEnv); dir != "" {
+		persistenceFailure(t, dir)
+		return
+	}
+	if os.Geteuid() != 0 {
+		// Unprivileged: a directory without write permission.
+		dir := t.TempDir()
+		os.Chmod(dir, 0o500)
+		defer os.Chmod(dir, 0o700)
+		s, _ := Open(dir, Options{})
+		if _, err := s.Recover(); err == nil || !strings.Contains(err.Error(), dir) {
+			t.Errorf("recover in a read-only dir: %v", err)
+		}
+		if err := s.Append(OpSet, entA); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, RPCBFile)) {
+			t.Errorf("append in a read-only dir: %v", err)
+		}
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command("unshare", "-m", os.Args[0], "-test.run=^TestPersistenceFailure$", "-test.v")
+	cmd.Env = append(os.Environ(), failureHelperEnv+"="+dir)
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "--- PASS: TestPersistenceFailure") {
+		t.Fatalf("helper: %v\n%s", err, b)
+	}
+}
+
+func persistenceFailure(t *testing.T, dir string) {
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"))
+	remount := func(flags uintptr) { must(unix.Mount("", dir, "", unix.MS_REMOUNT|flags, "size=256k")) }
+
+	s := started(t, dir, Options{})
+	must(s.Append(OpSet, entA))
+	must(s.Close())
+
+	// Read-only (no file may be open for writing to remount): a daemon
+	// starting there recovers what is saved and is told why it cannot
+	// write; its view keeps every change.
+	remount(unix.MS_RDONLY)
+	s, _ = Open(dir, Options{})
+	es, err := s.Recover()
+	if !errors.Is(err, syscall.EROFS) || !reflect.DeepEqual(es, []Entry{entA}) {
+		t.Errorf("recover on a read-only fs: %v, %v", es, err)
+	}
+	err = s.Compact(cat(selfEntries, es))
+	if !errors.Is(err, syscall.EROFS) || !strings.Contains(err.Error(), filepath.Join(dir, RPCBFile)) {
+		t.Errorf("compact on a read-only fs: %v", err)
+	}
+	if err := s.Append(OpSet, entB); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("append on a read-only fs: %v", err)
+	}
+	if s.Err() == nil {
+		t.Error("Err() nil while degraded")
+	}
+
+	// Writable again: the next Append rewrites everything, B included.
+	remount(0)
+	must(s.Append(OpSet, entC))
+	if s.Err() != nil {
+		t.Errorf("Err() after healing: %v", s.Err())
+	}
+	if es, err := recoverDir(t, dir); err != nil || !reflect.DeepEqual(es, []Entry{entA, entB, entC}) {
+		t.Errorf("after healing: %v, %v", es, err)
+	}
+
+	// Full: appends start failing with ENOSPC; nothing acknowledged is lost.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	must(err)
+	buf := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(buf); err != nil {
+			break
+		}
+	}
+	model := []Entry{entA, entB, entC}
+	failed := false
+	for i := 0; i < 2000 && !failed; i++ {
+		e := ent(500000+uint32(i), 1, "tcp", "0.0.0.0.1.1", "superuser")
+		model = append(model, e)
+		if err := s.Append(OpSet, e); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("append on a full fs: %v", err)
+			}
+			failed = true
+		}
+	}
+	if !failed {
+		t.Fatal("the full file system never refused an append")
+	}
+	filler.Close()
+	must(os.Remove(filepath.Join(dir, "filler")))
+	must(s.Append(OpSet, entD))
+	model = append(model, entD)
+	if es, err := recoverDir(t, dir); err != nil || !reflect.DeepEqual(es, model) {
+		t.Errorf("after freeing space: %d entries, %v; want %d", len(es), err, len(model))
+	}
+	must(s.Close())
+}
