@@ -119,7 +119,7 @@ func (s *Service) ServeRPC(out, req []byte, c *access.Caller) (reply []byte, sen
 	vi := int(h.Vers - pmap.Vers2)
 	s.stats.procInfo(vi, h.Proc)
 
-	r := request{s: s, h: &h, args: args, c: c, out: out, vi: vi}
+	r := request{s: s, h: h, args: args, c: c, out: out, vi: vi}
 	if h.Vers == pmap.Vers2 {
 		r.serveV2()
 	} else {
@@ -149,7 +149,7 @@ func isDatagram(c *access.Caller) bool {
 // request carries one call through dispatch.
 type request struct {
 	s    *Service
-	h    *rpc.CallHeader
+	h    rpc.CallHeader // a copy: a pointer would move the caller's to the heap
 	args []byte
 	c    *access.Caller
 	out  []byte
