@@ -44,6 +44,7 @@ show rpcinfo -p
 check "rpcinfo -p answers"     sh -c "rpcinfo -p | awk '\$1 == 100000 && \$2 == 2 && \$3 == \"tcp\" && \$4 == 111 { f = 1 } END { exit !f }'"
 check "service active"         waitfor 10 state rpcbind.service active
 check "runs as _rpc"           waitfor 5 runs_as _rpc
+show systemctl show -p StatusText -p NRestarts -p MainPID rpcbind.service
 show rpcinfo
 check "local self-entry is the path" sh -c "rpcinfo | awk '\$3 == \"local\" && \$1 == 100000 { print \$4 }' | sort -u | grep -qx /run/rpcbind.sock"
 check "tcp6/udp6 self-entries" sh -c "rpcinfo | grep -q '100000    4    tcp6      ::.0.111' && rpcinfo | grep -q '100000    4    udp6      ::.0.111'"
@@ -67,6 +68,7 @@ for u in rpc-statd.service rpcbind.service rpcbind.socket; do
 	check "$u inactive"        state $u inactive
 	check "$u Result=success"  result $u success
 done
+show journalctl -b -q --no-pager -u rpcbind.service -u rpcbind.socket
 check "no errors logged by rpcbind" sh -c "[ -z \"\$(journalctl -b -q -p err -u rpcbind.service -u rpcbind.socket)\" ]"
 
 if [ -n "$fail" ]; then
