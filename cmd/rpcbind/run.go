@@ -54,24 +54,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "-a (abort) specified without -d (debugging) -- ignored.")
 		f.Abort = false
 	}
+	// The reference takes the lock before it checks the uid: as another
+	// user, a root-owned /run makes the lock fail first.
+	lock := daemon.InheritedLock()
+	if lock == nil {
+		if lock, err = daemon.Lock(f.LockFile); err != nil {
+			fmt.Fprintf(stderr, "rpcbind: %v\n", err)
+			return 1
+		}
+	}
+	defer lock.Close()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "Sorry. You are not superuser")
 		return 1
 	}
 	if !f.Foreground && !daemon.Detached() {
-		return daemon.Detach()
+		return daemon.Detach(lock)
 	}
-
-	lock, err := daemon.Lock(f.LockFile)
-	if err != nil {
-		if errors.Is(err, daemon.ErrLocked) {
-			fmt.Fprintf(stderr, "rpcbind: %v\n", err)
-		} else {
-			fmt.Fprintf(stderr, "rpcbind: %s: %v\n", f.LockFile, err)
-		}
-		return 1
-	}
-	defer lock.Close()
 
 	log, closeLog := newLogger(f, stderr)
 	defer closeLog()
@@ -88,11 +87,8 @@ func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
 	var h slog.Handler = daemon.NewStderrHandler(stderr, level)
 	closeFn := func() {}
 	if !f.Foreground {
-		if sh, c, err := daemon.NewSyslogHandler(level); err == nil {
-			h, closeFn = sh, func() { c.Close() }
-		} else {
-			fmt.Fprintf(stderr, "rpcbind: syslog: %v; logging to stderr\n", err)
-		}
+		sh, c := daemon.NewSyslogHandler(level)
+		h, closeFn = sh, func() { c.Close() }
 	}
 	return slog.New(daemon.NewRateLimited(h, denialRate, denialBurst)), closeFn
 }

@@ -11,8 +11,11 @@ import (
 )
 
 // EnvReadyFD marks the re-executed child of Detach and names the descriptor
-// on which it reports readiness.
-const EnvReadyFD = "RPCBIND_DETACHED_READY_FD"
+// on which it reports readiness; EnvLockFD names the inherited lock.
+const (
+	EnvReadyFD = "RPCBIND_DETACHED_READY_FD"
+	EnvLockFD  = "RPCBIND_DETACHED_LOCK_FD"
+)
 
 // Detached reports whether this process is the child Detach started.
 func Detached() bool { return os.Getenv(EnvReadyFD) != "" }
@@ -22,8 +25,10 @@ func Detached() bool { return os.Getenv(EnvReadyFD) != "" }
 // with the same arguments in a new session (setsid), then waits until the
 // child reports readiness through a pipe (Ready) and returns its exit code:
 // 0 when the child is serving, 1 when it died first (its messages went to
-// the inherited stderr). The caller exits with that code.
-func Detach() int {
+// the inherited stderr). The caller exits with that code. lock, the
+// flocked lock file, is handed down: the child holds the same lock (flock
+// belongs to the open file description), as daemon(3)'s child inherits it.
+func Detach(lock *os.File) int {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rpcbind: cannot find my executable: %v\n", err)
@@ -36,8 +41,8 @@ func Detach() int {
 	}
 	cmd := exec.Command(exe, os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), EnvReadyFD+"=3")
-	cmd.ExtraFiles = []*os.File{w}
+	cmd.Env = append(os.Environ(), EnvReadyFD+"=3", EnvLockFD+"=4")
+	cmd.ExtraFiles = []*os.File{w, lock}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -86,4 +91,19 @@ func Ready() error {
 		null.Close()
 	}
 	return err
+}
+
+// InheritedLock returns the lock file handed down by Detach, or nil.
+func InheritedLock() *os.File {
+	v := os.Getenv(EnvLockFD)
+	if v == "" {
+		return nil
+	}
+	os.Unsetenv(EnvLockFD)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), "lock")
 }

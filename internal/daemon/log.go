@@ -36,42 +36,59 @@ func NewStderrHandler(w io.Writer, level slog.Leveler) *LineHandler {
 	}}
 }
 
-// NewSyslogHandler opens syslog as the reference does:
+// NewSyslogHandler logs to syslog as the reference does:
 // openlog("rpcbind", LOG_PID, LOG_DAEMON); auth records go to LOG_AUTH.
-func NewSyslogHandler(level slog.Leveler) (*LineHandler, io.Closer, error) {
-	d, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "rpcbind")
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := syslog.New(syslog.LOG_AUTH|syslog.LOG_INFO, "rpcbind")
-	if err != nil {
-		d.Close()
-		return nil, nil, err
-	}
-	sink := func(l slog.Level, auth bool, line string) {
-		w := d
-		if auth {
-			w = a
-		}
-		switch {
-		case l >= slog.LevelError:
-			w.Err(line)
-		case l >= slog.LevelWarn:
-			w.Warning(line)
-		case l >= slog.LevelInfo:
-			w.Info(line)
-		default:
-			w.Debug(line)
-		}
-	}
-	return &LineHandler{level: level, sink: sink}, closers{d, a}, nil
+// Like openlog, it never fails: while syslog cannot be reached (no
+// /dev/log yet at boot, a container), each record tries to connect again
+// and is dropped if that fails.
+func NewSyslogHandler(level slog.Leveler) (*LineHandler, io.Closer) {
+	s := &syslogSink{}
+	return &LineHandler{level: level, sink: s.write}, s
 }
 
-type closers []io.Closer
+type syslogSink struct {
+	mu         sync.Mutex
+	daemon, au *syslog.Writer
+}
 
-func (c closers) Close() error {
-	for _, x := range c {
-		x.Close()
+func (s *syslogSink) write(l slog.Level, auth bool, line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.daemon == nil {
+		d, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "rpcbind")
+		if err != nil {
+			return
+		}
+		a, err := syslog.New(syslog.LOG_AUTH|syslog.LOG_INFO, "rpcbind")
+		if err != nil {
+			d.Close()
+			return
+		}
+		s.daemon, s.au = d, a
+	}
+	w := s.daemon
+	if auth {
+		w = s.au
+	}
+	switch {
+	case l >= slog.LevelError:
+		w.Err(line)
+	case l >= slog.LevelWarn:
+		w.Warning(line)
+	case l >= slog.LevelInfo:
+		w.Info(line)
+	default:
+		w.Debug(line)
+	}
+}
+
+func (s *syslogSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.daemon != nil {
+		s.daemon.Close()
+		s.au.Close()
+		s.daemon, s.au = nil, nil
 	}
 	return nil
 }
