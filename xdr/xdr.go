@@ -162,8 +162,10 @@ func (d *Decoder) variable(op string, max int) []byte {
 		d.fail(op, n, ErrTooLong)
 		return nil
 	}
-	rem := len(d.buf) - d.off
-	if int(n) > rem || int(n)+Padding(int(n)) > rem {
+	// Compare in uint64: on 32-bit platforms int(n)+padding can overflow
+	// when max is near math.MaxInt.
+	rem := uint64(len(d.buf) - d.off)
+	if uint64(n)+uint64(Padding(int(n&3))) > rem {
 		d.off = start
 		d.fail(op, n, ErrShort)
 		return nil
