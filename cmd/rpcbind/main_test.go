@@ -266,6 +266,11 @@ func TestDetach(t *testing.T) {
 	if !nstest.Enter(t) {
 		return
 	}
+	t.Cleanup(func() { // never leave a detached daemon behind, even on failure
+		if pid := findProcess(t, bin); pid != 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	if got := runBin(t, nil, bin); got.code != 0 || got.stderr != "" {
 		t.Fatalf("detach: %+v", got)
 	}
