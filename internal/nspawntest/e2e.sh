@@ -71,6 +71,22 @@ done
 show journalctl -b -q --no-pager -u rpcbind.service -u rpcbind.socket
 check "no errors logged by rpcbind" sh -c "[ -z \"\$(journalctl -b -q -p err -u rpcbind.service -u rpcbind.socket)\" ]"
 
+echo "== 6. a dual-mode IPv6 socket is refused with the reference's message"
+mkdir -p /run/systemd/system/rpcbind.socket.d
+printf '[Socket]\nListenStream=\nListenDatagram=\nListenStream=/run/rpcbind.sock\nBindIPv6Only=both\nListenStream=[::]:111\n' \
+	>/run/systemd/system/rpcbind.socket.d/dual.conf
+systemctl daemon-reload
+since=$(date '+%Y-%m-%d %H:%M:%S')
+check "dual socket starts"     systemctl start rpcbind.socket
+show rpcinfo
+check "local still served"     sh -c "rpcinfo | awk '\$3 == \"local\"' | grep -q /run/rpcbind.sock"
+check "dual-mode message logged" sh -c "journalctl -q --since '$since' -u rpcbind.service | grep -q 'systemd has passed an IPv4/IPv6 dual-mode socket.'"
+check "no tcp6 self-entry"     sh -c "! rpcinfo | grep -q tcp6"
+show journalctl -q --no-pager --since "$since" -u rpcbind.service
+systemctl stop rpcbind.service rpcbind.socket
+rm -r /run/systemd/system/rpcbind.socket.d
+systemctl daemon-reload
+
 if [ -n "$fail" ]; then
 	echo "== diagnostics"
 	show systemctl status --no-pager -l rpcbind.socket rpcbind.service rpc-statd.service

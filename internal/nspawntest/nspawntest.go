@@ -107,8 +107,17 @@ type Result struct {
 // at /usr/sbin/rpcbind (= /sbin/rpcbind on merged-/usr, the path Debian's
 // unit runs), the unit files, tmpfiles and sysusers at Debian's paths.
 // With daemon Reference the tree's own binary stays; with DebianUnits the
-// tree's unit files and man page stay.
+// tree's unit files and man page stay. RPCBIND_NSPAWN_INSTALL=make runs the
+// real `make install DESTDIR=dest` instead (daemon and units ours).
 func Install(ctx context.Context, repo, dest string, daemon Daemon, units Units) error {
+	if os.Getenv("RPCBIND_NSPAWN_INSTALL") == "make" && daemon == Ours && units == OurUnits {
+		cmd := exec.CommandContext(ctx, "make", "install", "DESTDIR="+dest)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("nspawntest: make install: %w\n%s", err, out)
+		}
+		return nil
+	}
 	if daemon == Ours {
 		bin := filepath.Join(dest, "usr/sbin/rpcbind")
 		os.Remove(bin) // may be the reference binary, or /sbin's target
