@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/daemon"
 	"github.com/openrpcbind/rpcbind/internal/forward"
 	"github.com/openrpcbind/rpcbind/internal/ifaddr"
@@ -162,7 +163,11 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		Ifaces:    ifaces,
 		Log:       d.event,
 	})
-	srv := server.New(svc, server.Options{Log: log, MaxConns: f.MaxConns})
+	var h server.Handler = svc
+	if f.Debug > 0 {
+		h = debugHandler(svc, log)
+	}
+	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns})
 	for _, s := range socks {
 		srv.Start(s)
 	}
@@ -320,4 +325,19 @@ func progName(p uint32) string {
 		return "portmapper"
 	}
 	return strconv.FormatUint(uint64(p), 10)
+}
+
+// debugHandler logs every request and whether it was answered (-d).
+func debugHandler(next server.Handler, log *slog.Logger) server.Handler {
+	return server.HandlerFunc(func(out, req []byte, c *access.Caller) ([]byte, bool) {
+		start := len(out)
+		reply, send := next.ServeRPC(out, req, c)
+		from := c.Addr.String()
+		if c.IsLocalSocket() {
+			from = "local uid " + strconv.Itoa(c.UID)
+		}
+		log.Debug("request", "netid", c.Netid, "from", from, "len", len(req),
+			"answered", send, "reply_len", len(reply)-start)
+		return reply, send
+	})
 }
