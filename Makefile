@@ -7,13 +7,15 @@ BIN         ?= bin
 PREFIX      ?= /usr
 DESTDIR     ?=
 SBINDIR     ?= $(PREFIX)/sbin
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MANDIR      ?= $(PREFIX)/share/man
 TESTTIMEOUT ?= 15m
 FUZZTIME    ?= 10s
 BENCHTIME   ?= 1s
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test fuzz bench bench-compare run install clean fmt vet
+.PHONY: help build test fuzz bench bench-compare run install e2e-nspawn clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,10 +56,21 @@ run: build ## run the daemon in the foreground (sudo ./bin/rpcbind -f -w); refus
 	fi
 	$(SUDO) ./$(BIN)/rpcbind -f -w
 
-install: build ## install into $(DESTDIR)$(PREFIX) (placeholder: binaries only)
-	install -d $(DESTDIR)$(SBINDIR)
+install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pages into $(DESTDIR)$(PREFIX) (Debian's paths)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BIN)/rpcbind $(DESTDIR)$(SBINDIR)/rpcbind
-	@# TODO(lead): rpcinfo, man pages, systemd units, tmpfiles, sysusers
+	if [ -x $(BIN)/rpcinfo ]; then install -m 0755 $(BIN)/rpcinfo $(DESTDIR)$(SBINDIR)/rpcinfo; fi
+	install -m 0644 systemd/rpcbind.service systemd/rpcbind.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/rpcbind.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/rpcbind.conf
+	install -m 0644 systemd/rpcbind.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/rpcbind.conf
+	gzip -9nc cmd/rpcbind/rpcbind.8 > $(DESTDIR)$(MANDIR)/man8/rpcbind.8.gz
+	if [ -f cmd/rpcinfo/rpcinfo.8 ]; then gzip -9nc cmd/rpcinfo/rpcinfo.8 > $(DESTDIR)$(MANDIR)/man8/rpcinfo.8.gz; fi
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemd-sysusers rpcbind.conf; systemd-tmpfiles --create rpcbind.conf; systemctl daemon-reload; \
+	fi
+
+e2e-nspawn: ## boot a Debian container under a real systemd with our install laid over Debian's rpcbind (root)
+	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run TestSystemdE2E ./internal/nspawntest
 
 clean: ## remove build outputs and test caches
 	rm -rf $(BIN)

@@ -204,7 +204,7 @@ func ipv6Available() bool {
 }
 
 // sockopts: IPV6_V6ONLY on IPv6 sockets (the reference's netconfig cannot
-// handle dual-stack sockets), SO_REUSEADDR on TCP.
+// handle dual-stack sockets), SO_REUSEADDR on TCP, packet info on UDP.
 func sockopts(network string) func(string, string, syscall.RawConn) error {
 	return func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -214,8 +214,15 @@ func sockopts(network string) func(string, string, syscall.RawConn) error {
 					return
 				}
 			}
-			if network == "tcp" || network == "tcp6" {
+			switch network {
+			case "tcp", "tcp6":
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			case "udp":
+				// Before bind: a datagram queued between bind and the first
+				// read must carry its destination too.
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+			case "udp6":
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
 			}
 		})
 		if err != nil {
