@@ -1,10 +1,19 @@
 package xdr
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 )
+
+// be32 and be64 read big-endian words. They are written out rather than
+// taken from encoding/binary, which would pull reflect into the codec's
+// dependencies.
+func be32(b []byte) uint32 {
+	_ = b[3] // one bounds check
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+func be64(b []byte) uint64 { return uint64(be32(b))<<32 | uint64(be32(b[4:])) }
 
 // MaxDataSize is RPC_MAXDATASIZE (libtirpc rpc/rpc_com.h), the cap libtirpc
 // puts on every string and netbuf since the CVE-2017-8779 ("rpcbomb") fix.
@@ -90,7 +99,7 @@ func (d *Decoder) Uint32() uint32 {
 		d.fail("uint32", 0, ErrShort)
 		return 0
 	}
-	v := binary.BigEndian.Uint32(d.buf[d.off:])
+	v := be32(d.buf[d.off:])
 	d.off += 4
 	return v
 }
@@ -107,7 +116,7 @@ func (d *Decoder) Uint64() uint64 {
 		d.fail("uint64", 0, ErrShort)
 		return 0
 	}
-	v := binary.BigEndian.Uint64(d.buf[d.off:])
+	v := be64(d.buf[d.off:])
 	d.off += 8
 	return v
 }
@@ -218,4 +227,7 @@ func AppendString(b []byte, s string) []byte {
 
 // PutUint32 overwrites the four bytes at b[0:4] with v; used to patch a
 // length or record mark reserved earlier.
-func PutUint32(b []byte, v uint32) { binary.BigEndian.PutUint32(b, v) }
+func PutUint32(b []byte, v uint32) {
+	_ = b[3]
+	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+}
