@@ -81,8 +81,17 @@ func persistenceFailure(t *testing.T, dir string) {
 		t.Error("Err() nil while degraded")
 	}
 
-	// Writable again: the next Append rewrites everything, B included.
+	// Writable again: a Retry (the daemon's timer) rewrites everything,
+	// B included, with no new change; the next Append goes on from there.
 	remount(0)
+	must(s.Retry())
+	if s.Err() != nil {
+		t.Errorf("Err() after Retry: %v", s.Err())
+	}
+	if es, err := recoverDir(t, dir); err != nil || !reflect.DeepEqual(es, []Entry{entA, entB}) {
+		t.Errorf("after Retry: %v, %v", es, err)
+	}
+	must(s.Retry()) // nothing pending: a no-op
 	must(s.Append(OpSet, entC))
 	if s.Err() != nil {
 		t.Errorf("Err() after healing: %v", s.Err())

@@ -362,6 +362,23 @@ func (s *Store) compactLocked() error {
 	return nil
 }
 
+// Retry tries again to make everything acknowledged durable after a
+// persistence failure (DECISIONS: keep retrying): it rewrites the state
+// files and starts a fresh journal from the Store's view. It does nothing
+// and returns nil when nothing is pending. Safe to call concurrently with
+// Append, e.g. from a timer.
+func (s *Store) Retry() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if !s.started || (s.err == nil && s.journalOK) {
+		return nil
+	}
+	return s.compactLocked()
+}
+
 // Close compacts the table into the C-format files, as the reference writes
 // them on exit, and closes the journal.
 func (s *Store) Close() error {
