@@ -59,17 +59,23 @@ func (s *Socket) Close() error {
 	return err
 }
 
-// Refused is a passed descriptor that is not served; it has been closed.
-// Netid and Addr are filled in as far as the socket could be classified. A
-// dual-mode "tcp6"/"udp6" socket counts as passed, so the daemon does not
-// bind that transport itself: the reference fails it, and systemd holds the
-// port anyway.
+// Refused is a passed descriptor that is not served; it has been closed,
+// except a dual-mode socket (see File). Netid and Addr are filled in as far
+// as the socket could be classified. A dual-mode "tcp6"/"udp6" socket counts
+// as passed, so the daemon does not bind that transport itself: the
+// reference fails it, and systemd holds the port anyway.
 type Refused struct {
 	FD    int
 	Name  string
 	Netid string
 	Addr  string
 	Err   error
+	// File is a refused dual-mode socket, kept open until CloseRefused. The
+	// reference keeps it while it creates the other transports, so its port
+	// stays taken for them as under systemd: with a dual-mode [::]:111 the
+	// IPv4 wildcard bind of the same protocol fails (EADDRINUSE), as in the
+	// C daemon under systemd-socket-activate.
+	File *os.File
 }
 
 func (r Refused) Error() string {
@@ -132,7 +138,21 @@ func (a *Activation) Missing(want []Transport) []Transport {
 	return out
 }
 
-// Close closes every usable socket.
+// CloseRefused closes the refused descriptors still open (dual-mode
+// sockets); call it once the daemon has created its own sockets.
+func (a *Activation) CloseRefused() {
+	if a == nil {
+		return
+	}
+	for i := range a.Refused {
+		if f := a.Refused[i].File; f != nil {
+			f.Close()
+			a.Refused[i].File = nil
+		}
+	}
+}
+
+// Close closes every usable socket and the refused ones still open.
 func (a *Activation) Close() {
 	if a == nil {
 		return
@@ -140,4 +160,5 @@ func (a *Activation) Close() {
 	for i := range a.Sockets {
 		a.Sockets[i].Close()
 	}
+	a.CloseRefused()
 }

@@ -33,8 +33,13 @@ func FromFiles(files []*os.File) *Activation {
 		}
 		s, err := classify(f)
 		if err != nil {
-			a.Refused = append(a.Refused, Refused{FD: s.FD, Name: name, Netid: s.Netid, Addr: s.Addr, Err: err})
-			f.Close()
+			r := Refused{FD: s.FD, Name: name, Netid: s.Netid, Addr: s.Addr, Err: err}
+			if errors.Is(err, ErrDualStack) {
+				r.File = f
+			} else {
+				f.Close()
+			}
+			a.Refused = append(a.Refused, r)
 			continue
 		}
 		s.Name = name
