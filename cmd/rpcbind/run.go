@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/access"
@@ -139,8 +138,10 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		return 1
 	}
 
+	notifier := systemd.NewNotifier()
+	hl := newHealth(d, notifier, table, store, len(socks))
 	if store != nil {
-		d.warmStart(table, store)
+		d.warmStart(table, store, hl)
 		defer store.Close()
 	}
 
@@ -169,12 +170,22 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	}
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns})
 	for _, s := range socks {
+		if s.Listener != nil {
+			l := newLoopListener(s.Listener)
+			s.Listener = l
+			hl.loops = append(hl.loops, l)
+		}
 		srv.Start(s)
 	}
-
-	notifier := systemd.NewNotifier()
-	if _, err := notifier.Ready(""); err != nil {
-		log.Warn("sd_notify: " + err.Error())
+	// READY=1 only once every accept loop runs (STYLE 11); datagrams
+	// already queue on the bound UDP sockets for their readers.
+	if waitLoops(ctx, hl.loops) == nil {
+		status := hl.status()
+		if _, err := notifier.Ready(status); err != nil {
+			log.Warn("sd_notify: " + err.Error())
+		}
+		go hl.run(ctx, status)
+		go hl.watchdog(ctx)
 	}
 	if err := daemon.Ready(); err != nil {
 		log.Warn("detach: " + err.Error())
@@ -221,6 +232,9 @@ func (d *rpcbindDaemon) sockets() ([]*server.Socket, error) {
 			}
 			s.Packet = uc
 		}
+		// The listener or conn holds a dup; the passed descriptor itself
+		// would only keep the socket open after a shutdown.
+		a.File.Close()
 		socks = append(socks, s)
 	}
 	for _, t := range systemd.Transports {
@@ -240,6 +254,7 @@ func (d *rpcbindDaemon) sockets() ([]*server.Socket, error) {
 		Skip:        skip,
 		Log:         log,
 	})
+	act.CloseRefused()
 	if err != nil && len(socks) == 0 {
 		return nil, err
 	}
@@ -264,7 +279,7 @@ func selfEntries(socks []*server.Socket) []registry.Entry {
 // warmStart loads the saved registrations with -w, writes the fresh table
 // either way, and makes every later change durable before it is
 // acknowledged (DECISIONS "persistence").
-func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store) {
+func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store, hl *health) {
 	log := d.log
 	if d.f.WarmStart {
 		entries, err := store.Recover()
@@ -276,15 +291,10 @@ func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store)
 	if err := store.Compact(table.Entries()); err != nil {
 		log.Error("warm start: cannot write the state files: " + err.Error())
 	}
-	var lastErr atomic.Int64
 	table.SetObserver(func(op registry.Op, e registry.Entry) error { return store.Append(op, e) })
-	table.OnError(func(op registry.Op, e registry.Entry, err error) {
-		// Keep serving from memory; say so at most once a minute.
-		now := time.Now().Unix()
-		if last := lastErr.Load(); now-last >= 60 && lastErr.CompareAndSwap(last, now) {
-			log.Error("cannot save the registrations: " + err.Error())
-		}
-	})
+	// Keep serving from memory; log at most once a minute, report the
+	// degraded state in STATUS=, retry on a timer (hl.run).
+	table.OnError(func(op registry.Op, e registry.Entry, err error) { hl.persistErr(err) })
 }
 
 // procNames are the reference's names in access logs (security.c).
