@@ -76,11 +76,16 @@ func set(t testing.TB, c *rpc.Client, vers, prog uint32, netid, uaddr string) st
 }
 
 func unset(t testing.TB, c *rpc.Client, vers, prog uint32, netid string) string {
+	return unsetPV(t, c, vers, prog, 1, netid)
+}
+
+// unsetPV is UNSET of (prog, pv).
+func unsetPV(t testing.TB, c *rpc.Client, vers, prog, pv uint32, netid string) string {
 	var args []byte
 	if vers == 2 {
-		args = mapping(prog, 1, 0, 0)
+		args = mapping(prog, pv, 0, 0)
 	} else {
-		args = pmap.AppendRPCB(nil, prog, 1, netid, "", "someone")
+		args = pmap.AppendRPCB(nil, prog, pv, netid, "", "someone")
 	}
 	return outcome(c.Call(ctx(t), pmap.Prog, vers, uint32(pmap.PmapProcUnset), nil, args))
 }
