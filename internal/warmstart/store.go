@@ -139,8 +139,10 @@ func (s *Store) Recover() ([]Entry, error) {
 }
 
 // loadBase reads the C-format files. rpcbind.xdr is the master; portmap.xdr
-// is read only when rpcbind.xdr is absent or undecodable. An undecodable
-// file is unlinked, as the reference does.
+// is read only when rpcbind.xdr is absent (DECISIONS "the v2 view"). An
+// undecodable rpcbind.xdr is unlinked and the daemon starts from scratch,
+// as the reference does: portmap.xdr would bring back only the v2 view,
+// with the owners lost.
 func (s *Store) loadBase() ([]Entry, base, error) {
 	var errs []error
 	rp := s.path(RPCBFile)
@@ -150,7 +152,7 @@ func (s *Store) loadBase() ([]Entry, base, error) {
 		if derr == nil {
 			return es, baseOf(baseRPCB, b), nil
 		}
-		errs = append(errs, s.discard(rp, derr))
+		return nil, base{}, s.discard(rp, derr)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
@@ -194,7 +196,11 @@ func (s *Store) replay(set *entrySet, bs base) error {
 			break
 		}
 		if hb != bs {
-			errs = append(errs, fmt.Errorf("warmstart: journal %s: written for other state files, journal ignored", jp))
+			// An empty journal loses nothing: the normal case after the C
+			// daemon ran in between (a roll-back, then an upgrade again).
+			if len(b) > headerLen {
+				errs = append(errs, fmt.Errorf("warmstart: journal %s: written for other state files, journal ignored", jp))
+			}
 			break
 		}
 		n := 0

@@ -185,10 +185,25 @@ func TestJournalStale(t *testing.T) {
 	if !reflect.DeepEqual(es, registered) {
 		t.Errorf("got %v, want the C daemon's registrations", es)
 	}
+
+	// An empty stale journal (ours stopped cleanly, then the C daemon ran)
+	// loses nothing and is replaced silently.
+	d = copyDir(t, dir, j)
+	jp := filepath.Join(d, JournalFile)
+	if b, err := os.ReadFile(jp); err != nil || len(b) < headerLen {
+		t.Fatalf("journal: %d bytes, %v", len(b), err)
+	} else if err := os.WriteFile(jp, b[:headerLen], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(d, RPCBFile), golden(t, "registered/rpcbind.xdr"), 0o600)
+	if es, err := recoverDir(t, d); err != nil || !reflect.DeepEqual(es, registered) {
+		t.Errorf("empty stale journal: %v, %v", es, err)
+	}
 }
 
 // rpcbind.xdr is the master; an undecodable one is unlinked (reference
-// message) and portmap.xdr is used instead.
+// message) and the table starts from scratch, as the reference: portmap.xdr
+// is not used in its place (DECISIONS "the v2 view").
 func TestRecoverFromCFiles(t *testing.T) {
 	d := t.TempDir()
 	os.WriteFile(filepath.Join(d, RPCBFile), golden(t, "registered/rpcbind.xdr"), 0o600)
@@ -209,8 +224,8 @@ func TestRecoverFromCFiles(t *testing.T) {
 	if _, serr := os.Stat(filepath.Join(d, RPCBFile)); !os.IsNotExist(serr) {
 		t.Error("undecodable rpcbind.xdr not unlinked")
 	}
-	if want := EntriesFromPmap(registeredPmap); !reflect.DeepEqual(es, want) {
-		t.Errorf("portmap.xdr fallback: %v, want %v", es, want)
+	if len(es) != 0 {
+		t.Errorf("undecodable rpcbind.xdr: recovered %v, want nothing", es)
 	}
 }
 
