@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -108,6 +107,3 @@ func nonSelf(rpcinfo string) []string {
 	}
 	return rows
 }
-
-// isTimeout reports whether err is a call that met no answer.
-func isTimeout(err error) bool { return errors.Is(err, rpc.ErrTimeout) }
