@@ -22,6 +22,7 @@ type Caller struct {
 	Addr  netip.AddrPort // source address; invalid on the local socket
 	Dst   netip.AddrPort // address the request arrived on (UDP pktinfo / TCP local address)
 	UID   int            // SO_PEERCRED uid on the local socket, -1 otherwise
+	PID   int            // SO_PEERCRED pid on the local socket, 0 otherwise (pruning of dead registrations)
 }
 
 // IsLocalSocket reports whether the request came over the AF_UNIX socket.

@@ -41,6 +41,18 @@ type Flags struct {
 	MaxConns        int    // --max-conns; 0: the server's default
 	TCPHostRestrict bool   // --tcp-host-restrict: -h applies to TCP as well
 	NoAbstract      bool   // --no-abstract: do not listen on @/run/rpcbind.sock
+
+	// Hardening (issue 6). Zero values take the defaults of internal/guard
+	// and internal/ratelimit.
+	RefuseRemoteUDPDump bool    // --refuse-remote-udp-dump: UDP DUMP/GETSTAT from non-local sources → AUTH_TOOWEAK
+	UDPRate             float64 // --udp-rate: amplifying UDP replies per second per source prefix
+	UDPBurst            int     // --udp-burst
+	NoHostsAccess       bool    // --no-hosts-access: ignore /etc/hosts.allow and hosts.deny
+	MaxConnsPerSource   int     // --max-conns-per-source: open TCP connections per non-local address
+	MaxRegsPerOwner     int     // --max-regs-per-owner: registrations per non-superuser owner
+	CheckPort           bool    // --check-port: a SET of a port below 1024 needs superuser
+	Prune               bool    // --prune: remove dead registrations
+	PruneInterval       int     // --prune-interval: seconds between sweeps
 }
 
 // UsageError is a bad command line. Msg is getopt's line (without the
@@ -70,8 +82,36 @@ var longOpts = []longOpt{
 		f.MaxConns = n
 		return nil
 	}},
+	{"refuse-remote-udp-dump", false, func(f *Flags, _ string) error { f.RefuseRemoteUDPDump = true; return nil }},
+	{"udp-rate", true, func(f *Flags, v string) error {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || r > 1e6 {
+			return fmt.Errorf("invalid --udp-rate %q", v)
+		}
+		f.UDPRate = r
+		return nil
+	}},
+	{"udp-burst", true, positive("udp-burst", func(f *Flags, n int) { f.UDPBurst = n })},
+	{"no-hosts-access", false, func(f *Flags, _ string) error { f.NoHostsAccess = true; return nil }},
+	{"max-conns-per-source", true, positive("max-conns-per-source", func(f *Flags, n int) { f.MaxConnsPerSource = n })},
+	{"max-regs-per-owner", true, positive("max-regs-per-owner", func(f *Flags, n int) { f.MaxRegsPerOwner = n })},
+	{"check-port", false, func(f *Flags, _ string) error { f.CheckPort = true; return nil }},
+	{"prune", false, func(f *Flags, _ string) error { f.Prune = true; return nil }},
+	{"prune-interval", true, positive("prune-interval", func(f *Flags, n int) { f.PruneInterval = n })},
 	{"tcp-host-restrict", false, func(f *Flags, _ string) error { f.TCPHostRestrict = true; return nil }},
 	{"no-abstract", false, func(f *Flags, _ string) error { f.NoAbstract = true; return nil }},
+}
+
+// positive parses a positive integer option.
+func positive(name string, set func(f *Flags, n int)) func(f *Flags, v string) error {
+	return func(f *Flags, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("invalid --%s %q", name, v)
+		}
+		set(f, n)
+		return nil
+	}
 }
 
 // Help is the text of --help (stdout, exit 0).
@@ -94,6 +134,15 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   --max-conns=N      cap on open TCP and local connections (default 1024)
   --tcp-host-restrict  apply -h to TCP as well
   --no-abstract      do not listen on the abstract socket @/run/rpcbind.sock
+  --max-conns-per-source=N  open TCP connections per non-local address (default 64)
+  --max-regs-per-owner=N    registrations per non-superuser owner (default 1024)
+  --udp-rate=N       amplifying UDP replies per second per non-local /24 or /56 (default 20)
+  --udp-burst=N      burst of the same (default 100)
+  --refuse-remote-udp-dump  refuse UDP DUMP/GETSTAT from non-local hosts (use TCP)
+  --no-hosts-access  do not consult /etc/hosts.allow and /etc/hosts.deny
+  --check-port       registering a port below 1024 requires a superuser caller
+  --prune            remove registrations whose process or TCP listener is gone
+  --prune-interval=S seconds between pruning sweeps (default 10)
 `
 
 // Parse parses args (without the program name) as GNU getopt_long does
