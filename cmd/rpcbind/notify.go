@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/registry"
@@ -104,10 +105,20 @@ func (h *health) status() string {
 	s := "serving " + strconv.Itoa(h.sockets) + " transports, " + strconv.Itoa(h.table.Len()) + " registrations"
 	if h.store != nil {
 		if err := h.store.Err(); err != nil {
-			s = "degraded: registrations kept in memory only (" + err.Error() + "); " + s
+			s = "degraded: cannot save the registrations in " + h.d.f.StateDir + " (" + reason(err) + "), serving them from memory; " + s
 		}
 	}
 	return s
+}
+
+// reason is the errno of a persistence failure ("no space left on
+// device"), stable across retries unlike the temporary file names in err.
+func reason(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
 }
 
 // healthy gates the watchdog: every accept loop runs and the table answers
