@@ -44,6 +44,15 @@ show rpcinfo -p
 check "rpcinfo -p answers"     sh -c "rpcinfo -p | awk '\$1 == 100000 && \$2 == 2 && \$3 == \"tcp\" && \$4 == 111 { f = 1 } END { exit !f }'"
 check "service active"         waitfor 10 state rpcbind.service active
 check "runs as _rpc"           waitfor 5 runs_as _rpc
+show systemctl show -p NoNewPrivileges -p ProtectSystem -p ProtectHome -p PrivateDevices -p CapabilityBoundingSet -p SystemCallFilter rpcbind.service
+if grep -q 'daemon=ours units=ours' /root/e2e.daemon; then
+	# The hardened unit is the one in force, and the daemon works under it.
+	check "NoNewPrivileges=yes"   sh -c "[ \"\$(systemctl show -P NoNewPrivileges rpcbind.service)\" = yes ]"
+	check "ProtectSystem=strict"  sh -c "[ \"\$(systemctl show -P ProtectSystem rpcbind.service)\" = strict ]"
+	check "installed by make install" sh -c "zcat /usr/share/man/man8/rpcbind.8.gz | grep -q openrpcbind"
+	check "Type=notify, ready"   sh -c "[ \"\$(systemctl show -P Type rpcbind.service)\" = notify ]"
+	check "STATUS= summary"      sh -c "systemctl show -P StatusText rpcbind.service | grep -q '^serving [0-9]* transports, [0-9]* registrations'"
+fi
 show systemctl show -p StatusText -p NRestarts -p MainPID rpcbind.service
 show rpcinfo
 check "local self-entry is the path" sh -c "rpcinfo | awk '\$3 == \"local\" && \$1 == 100000 { print \$4 }' | sort -u | grep -qx /run/rpcbind.sock"

@@ -103,14 +103,17 @@ type Result struct {
 	Elapsed time.Duration // boot to poweroff
 }
 
-// Install (units OurUnits) copies what `make install DESTDIR=dest` is to install: the daemon
-// at /usr/sbin/rpcbind (= /sbin/rpcbind on merged-/usr, the path Debian's
-// unit runs), the unit files, tmpfiles and sysusers at Debian's paths.
-// With daemon Reference the tree's own binary stays; with DebianUnits the
-// tree's unit files and man page stay. RPCBIND_NSPAWN_INSTALL=make runs the
-// real `make install DESTDIR=dest` instead (daemon and units ours).
+// Install lays our build over the tree. With daemon Ours and OurUnits it
+// runs the real `make install DESTDIR=dest` (what an admin runs: daemon,
+// rpcinfo, units, tmpfiles, sysusers, man pages at Debian's paths), unless
+// RPCBIND_NSPAWN_INSTALL=copy asks for the copy below. Otherwise, and with
+// copy, it copies the files itself: the daemon at /usr/sbin/rpcbind (=
+// /sbin/rpcbind on merged-/usr, the path Debian's unit runs), the unit
+// files, tmpfiles and sysusers at Debian's paths. With daemon Reference
+// the tree's own binary stays; with DebianUnits the tree's unit files and
+// man page stay.
 func Install(ctx context.Context, repo, dest string, daemon Daemon, units Units) error {
-	if os.Getenv("RPCBIND_NSPAWN_INSTALL") == "make" && daemon == Ours && units == OurUnits {
+	if os.Getenv("RPCBIND_NSPAWN_INSTALL") != "copy" && daemon == Ours && units == OurUnits {
 		cmd := exec.CommandContext(ctx, "make", "install", "DESTDIR="+dest)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {
