@@ -62,6 +62,11 @@ type Config struct {
 	Reply func(netid string, to, from netip.AddrPort, msg []byte) error
 	// Err receives errors of the background readers; nil drops them.
 	Err func(error)
+	// Allow is asked before a relayed reply is sent (UDP amplification
+	// control, ratelimit.Limiter.Allow); reqLen is the size of the
+	// caller's call as far as the forwarder knows it (header, credential,
+	// call_args), a lower bound. false drops the reply. nil sends all.
+	Allow func(to netip.AddrPort, reqLen, replyLen int) bool
 }
 
 type slot struct {
@@ -75,6 +80,7 @@ type slot struct {
 	indirect  bool
 	vers      uint32
 	time      int64 // Unix seconds, as the reference's time_t
+	reqLen    int   // lower bound of the caller's call size (Config.Allow)
 }
 
 // Forwarder relays remote calls. It is safe for concurrent use.
@@ -152,6 +158,14 @@ func (f *Forwarder) Forward(c *Call) error {
 	return nil
 }
 
+// Sizes of a call message without its variable parts: xid, mtype, rpcvers,
+// prog, vers, proc, cred flavor+length, verf flavor+length (RFC 5531 §9);
+// call_args prog, vers, proc, args length (RFC 1833).
+const (
+	minCallHeader  = 40
+	callArgsHeader = 16
+)
+
 // register is forward_register; f.mu is held.
 func (f *Forwarder) register(c *Call, now int64) (xid uint32, j int, err error) {
 	if f.lastXID == 0 {
@@ -190,6 +204,7 @@ func (f *Forwarder) register(c *Call, now int64) (xid uint32, j int, err error) 
 	f.slots[j] = slot{
 		active: true, callerXID: c.XID, caller: c.Caller, local: c.Local, netid: c.Netid,
 		fwdXID: xid, uaddr: c.Uaddr, indirect: c.Indirect, vers: c.LocalVers, time: now,
+		reqLen: minCallHeader + len(c.Cred.Body) + callArgsHeader + len(c.Args),
 	}
 	return xid, j, nil
 }
@@ -290,6 +305,9 @@ func (f *Forwarder) handle(c *net.UDPConn, msg, out []byte) []byte {
 		if !ok || len(out) > MaxSend {
 			return out[:0] // the reference's svc_sendreply fails: nothing is sent
 		}
+	}
+	if f.cfg.Allow != nil && !f.cfg.Allow(sl.caller, sl.reqLen, len(out)) {
+		return out
 	}
 	if err := f.send(c, &sl, out); err != nil {
 		f.report(err)

@@ -1,0 +1,102 @@
+package guard
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/openrpcbind/rpcbind/internal/access"
+)
+
+// DefaultMaxConnsPerSource caps the open stream connections of one
+// non-local source address. A client of the portmapper opens one
+// connection per lookup and closes it; 64 leaves room for a busy NFS
+// client's parallel mounts while one remote host can hold at most 64 of
+// the server's MaxConns (default 1024) descriptors (CVE-2021-46828 was one
+// host exhausting them all). Local sources are never counted.
+const DefaultMaxConnsPerSource = 64
+
+// SourceLimit wraps a TCP listener: a connection from a non-local source
+// that already has max open connections is closed at once, before the
+// server sees it. Connections from loopback and non-TCP listeners pass.
+type SourceLimit struct {
+	net.Listener
+	max   int
+	local func(netip.Addr) bool // exempt sources; access.IsLoopback
+
+	mu     sync.Mutex
+	open   map[netip.Addr]int
+	denied atomic.Uint64
+}
+
+// LimitPerSource returns l with the per-source cap max (0: the default).
+func LimitPerSource(l net.Listener, max int) *SourceLimit {
+	if max <= 0 {
+		max = DefaultMaxConnsPerSource
+	}
+	return &SourceLimit{Listener: l, max: max, local: access.IsLoopback, open: map[netip.Addr]int{}}
+}
+
+// Denied is the number of connections closed for the cap.
+func (l *SourceLimit) Denied() uint64 { return l.denied.Load() }
+
+// Open returns the connections counted for a.
+func (l *SourceLimit) Open(a netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.open[a.Unmap()]
+}
+
+// Accept implements net.Listener.
+func (l *SourceLimit) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nc, err
+		}
+		tc, ok := nc.(*net.TCPConn)
+		if !ok {
+			return nc, nil
+		}
+		ra, _ := tc.RemoteAddr().(*net.TCPAddr)
+		if ra == nil {
+			return nc, nil
+		}
+		a := ra.AddrPort().Addr().Unmap().WithZone("")
+		if l.local(a) {
+			return nc, nil
+		}
+		l.mu.Lock()
+		if l.open[a] >= l.max {
+			l.mu.Unlock()
+			l.denied.Add(1)
+			tc.SetLinger(0) // RST: no TIME_WAIT kept for a refused peer
+			tc.Close()
+			continue
+		}
+		l.open[a]++
+		l.mu.Unlock()
+		return &countedConn{TCPConn: tc, l: l, a: a}, nil
+	}
+}
+
+// countedConn gives its slot back on the first Close. It embeds the
+// *net.TCPConn so the server still finds syscall.Conn (writev).
+type countedConn struct {
+	*net.TCPConn
+	l    *SourceLimit
+	a    netip.Addr
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		if c.l.open[c.a]--; c.l.open[c.a] <= 0 {
+			delete(c.l.open, c.a)
+		}
+		c.l.mu.Unlock()
+	})
+	return c.TCPConn.Close()
+}
