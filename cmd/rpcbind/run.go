@@ -15,6 +15,7 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/daemon"
 	"github.com/openrpcbind/rpcbind/internal/forward"
 	"github.com/openrpcbind/rpcbind/internal/ifaddr"
+	"github.com/openrpcbind/rpcbind/internal/ratelimit"
 	"github.com/openrpcbind/rpcbind/internal/registry"
 	"github.com/openrpcbind/rpcbind/internal/server"
 	"github.com/openrpcbind/rpcbind/internal/service"
@@ -96,6 +97,7 @@ func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
 type rpcbindDaemon struct {
 	f   *daemon.Flags
 	log *slog.Logger
+	lim *ratelimit.Limiter // UDP amplification control (harden.go)
 }
 
 func (d *rpcbindDaemon) run(ctx context.Context) int {
@@ -103,6 +105,11 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	ctx, stop := daemon.Signals(ctx)
 	defer stop()
 
+	if n, err := raiseNoFile(); err != nil {
+		log.Warn("cannot raise the descriptor limit: " + err.Error())
+	} else {
+		log.Debug("descriptor limit", "nofile", n)
+	}
 	socks, err := d.sockets()
 	if err != nil {
 		log.Error(err.Error())
@@ -145,9 +152,13 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		defer store.Close()
 	}
 
+	d.lim = newLimiter(f)
 	var fwd *forward.Forwarder
 	if f.Remote {
-		fwd = forward.New(forward.Config{Err: func(err error) { log.Debug("forward: " + err.Error()) }})
+		fwd = forward.New(forward.Config{
+			Err:   func(err error) { log.Debug("forward: " + err.Error()) },
+			Allow: d.allowRelay,
+		})
 		defer fwd.Close()
 	}
 	ifaces, err := ifaddr.New()
@@ -157,21 +168,24 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	} else {
 		defer ifaces.Close()
 	}
+	hostAllowed := d.hostsAllowed()
 	svc := service.New(service.Config{
-		Table:     table,
-		Insecure:  f.Insecure,
-		Forwarder: fwd,
-		Ifaces:    ifaces,
-		Log:       d.event,
+		Table:       table,
+		Insecure:    f.Insecure,
+		Forwarder:   fwd,
+		Ifaces:      ifaces,
+		HostAllowed: hostAllowed,
+		Log:         d.event,
 	})
-	var h server.Handler = svc
+	var h server.Handler
+	h = d.harden(ctx, svc, table, store, hostAllowed)
 	if f.Debug > 0 {
-		h = debugHandler(svc, log)
+		h = debugHandler(h, log)
 	}
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns})
 	for _, s := range socks {
 		if s.Listener != nil {
-			l := newLoopListener(s.Listener)
+			l := newLoopListener(d.limitListener(s))
 			s.Listener = l
 			hl.loops = append(hl.loops, l)
 		}
@@ -291,7 +305,7 @@ func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store,
 	if err := store.Compact(table.Entries()); err != nil {
 		log.Error("warm start: cannot write the state files: " + err.Error())
 	}
-	table.SetObserver(func(op registry.Op, e registry.Entry) error { return store.Append(op, e) })
+	// The observer (journal + the guard's counts) is installed by harden.
 	// Keep serving from memory; log at most once a minute, report the
 	// degraded state in STATUS=, retry on a timer (hl.run).
 	table.OnError(func(op registry.Op, e registry.Entry, err error) { hl.persistErr(err) })

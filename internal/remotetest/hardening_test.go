@@ -1,11 +1,5 @@
-//go:build hardening
-
 // Issue-6 "remote host" scenarios against our daemon (and, where the
 // reference has the behaviour, against Debian's rpcbind side by side).
-// They fail until internal/hostsaccess and internal/ratelimit are wired
-// into the daemon; the lead removes the build tag after wiring.
-//
-//	go test -tags hardening -run . ./internal/remotetest
 
 package remotetest
 
@@ -28,8 +22,7 @@ import (
 	"github.com/openrpcbind/rpcbind/pmap"
 )
 
-// RefuseFlag is the long option that turns on ratelimit.Config.RefuseLists
-// (to be added to internal/daemon by the lead).
+// RefuseFlag is the long option that turns on ratelimit.Config.RefuseLists.
 const RefuseFlag = "--refuse-remote-udp-dump"
 
 func ours(t *testing.T, env *e2e.Env) e2e.Impl {
