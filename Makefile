@@ -15,7 +15,7 @@ BENCHTIME   ?= 1s
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test fuzz bench bench-compare run install e2e-nspawn clean fmt vet
+.PHONY: help build test fuzz fuzz-ci bench bench-compare run install e2e-nspawn clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,6 +30,12 @@ test: ## vet and run all tests with the race detector (root runs the namespace t
 
 fuzz: ## run every Fuzz target in the repo for FUZZTIME each (default 10s)
 	FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
+
+FUZZCITIME  ?= 20s
+fuzz-ci: ## fuzz the dispatch (service, guard) and the stream record reader for FUZZCITIME each (CI)
+	$(GO) test -run '^$$' -fuzz '^FuzzServeRPC$$' -fuzztime $(FUZZCITIME) ./internal/service
+	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZCITIME) ./internal/guard
+	$(GO) test -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZCITIME) ./internal/rpc
 
 bench: ## run all benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -246,7 +246,8 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 		// A SET of an existing (prog, vers, netid) adds nothing: let the
 		// service answer it (TRUE for the same address, FALSE otherwise).
 		if a.netid != "" {
-			if _, exists := g.cfg.Table.Find(a.prog, a.vers, a.netid); exists {
+			// Find falls back to another version: compare it.
+			if e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid); ok && e.Vers == a.vers {
 				return out, false
 			}
 		}
@@ -287,7 +288,7 @@ func (g *Guard) afterSet(req []byte, c *access.Caller, send bool) {
 		return
 	}
 	e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid)
-	if !ok || e.Owner != access.Owner(c) {
+	if !ok || e.Vers != a.vers || e.Owner != access.Owner(c) {
 		return
 	}
 	p.track(e, c.PID)
