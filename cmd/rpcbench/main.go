@@ -17,7 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +46,7 @@ type config struct {
 	preload   int
 	pid       int
 	label     string
+	workers   int
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&c.preload, "preload", 0, "register this many programs (v3 SET over UDP to 127.0.0.1:111) before the run, removed after")
 	flag.IntVar(&c.pid, "pid", 0, "daemon PID: report its CPU per call and resident memory")
 	flag.StringVar(&c.label, "label", "", "label printed first on the result line")
+	flag.IntVar(&c.workers, "workers", 0, "udp, tcp, unix: OS threads multiplexing the clients (0: one per 64 clients)")
 	flag.Parse()
 	if flag.NArg() == 1 && flag.Arg(0) == "report" {
 		if err := report(os.Stdin, os.Stdout); err != nil {
@@ -377,6 +379,16 @@ func run(ctx context.Context, c config) (string, error) {
 			return "", err
 		}
 	}
+	label := c.label
+	if label == "" {
+		label = fmt.Sprintf("%s/%s/c%d/r%d", c.proc, c.transport, c.clients, c.preload)
+	}
+	if res, elapsed, ok, err := runEngine(ctx, c, tmpl); ok {
+		if err != nil {
+			return "", err
+		}
+		return finish(c, label, before, res, elapsed)
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.duration)
 	defer cancel()
 	var (
@@ -441,8 +453,14 @@ func run(ctx context.Context, c config) (string, error) {
 		}(w)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	res := workerResult{done: done.Load(), timeouts: timeouts.Load(), errs: errs.Load(), samples: samples}
+	return finish(c, label, before, res, time.Since(start))
+}
+
+// finish formats the result line.
+func finish(c config, label string, before procStat, res workerResult, elapsed time.Duration) (string, error) {
+	samples := res.samples
+	slices.Sort(samples)
 	pct := func(p float64) time.Duration {
 		if len(samples) == 0 {
 			return 0
@@ -453,13 +471,9 @@ func run(ctx context.Context, c config) (string, error) {
 		}
 		return samples[i]
 	}
-	n := done.Load()
-	label := c.label
-	if label == "" {
-		label = fmt.Sprintf("%s/%s/c%d/r%d", c.proc, c.transport, c.clients, c.preload)
-	}
+	n := res.done
 	line := fmt.Sprintf("%s calls/s=%.0f p50=%s p99=%s p999=%s calls=%d timeouts=%d errors=%d",
-		label, float64(n)/elapsed.Seconds(), us(pct(0.5)), us(pct(0.99)), us(pct(0.999)), n, timeouts.Load(), errs.Load())
+		label, float64(n)/elapsed.Seconds(), us(pct(0.5)), us(pct(0.99)), us(pct(0.999)), n, res.timeouts, res.errs)
 	if c.pid > 0 {
 		after, err := readProc(c.pid)
 		if err != nil {

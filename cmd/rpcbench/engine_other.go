@@ -1,0 +1,19 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"time"
+)
+
+type workerResult struct {
+	done, timeouts, errs int64
+	samples              []time.Duration
+}
+
+// runEngine: the multiplexing engines are Linux-only; elsewhere every
+// transport uses a goroutine per client.
+func runEngine(ctx context.Context, c config, tmpl []byte) (workerResult, time.Duration, bool, error) {
+	return workerResult{}, 0, false, nil
+}
