@@ -1,9 +1,13 @@
 package server
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/openrpcbind/rpcbind/internal/access"
 )
@@ -54,12 +58,61 @@ func TestUDPHandleAllocs(t *testing.T) {
 	defer sock.Close()
 	sink, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer sink.Close()
-	r := &udpReader{s: s, uc: sock.Packet, netid: "udp", rbuf: make([]byte, UDPBufSize),
-		oob: make([]byte, oobSize), woob: make([]byte, oobSize), out: make([]byte, 0, UDPBufSize)}
+	rc, err := sock.Packet.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newUDPReader(s, sock.Packet, rc, "udp", netip.MustParseAddrPort("127.0.0.1:111"))
 	oob := appendReplyPktinfo(nil, netip.MustParseAddr("127.0.0.1"), 0)
 	src := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	req := make([]byte, 40)
-	if n := testing.AllocsPerRun(100, func() { r.handle(req, oob, src) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() {
+		out, _, _ := r.handle(r.out[:0], req, oob, r.woob[:0:oobSize], src)
+		r.out = out[:0]
+	}); n != 0 {
 		t.Errorf("handle allocates %v times per datagram", n)
+	}
+	// A whole batch: decode sources, serve, build and send the replies.
+	var sa unix.RawSockaddrInet4
+	sa.Family = unix.AF_INET
+	sa.Addr = src.Addr().As4()
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p[0], p[1] = byte(src.Port()>>8), byte(src.Port())
+	for k := range UDPBatch {
+		*(*unix.RawSockaddrInet4)(unsafe.Pointer(&r.names[k])) = sa
+		r.rmsg[k].Hdr.Namelen = unix.SizeofSockaddrInet4
+		r.rmsg[k].Len = 40
+		copy(r.oob[k*oobSize:], oob)
+		r.rmsg[k].Hdr.SetControllen(len(oob))
+	}
+	r.recvd = UDPBatch
+	if n := testing.AllocsPerRun(100, r.batch); n != 0 {
+		t.Errorf("batch allocates %v times per %d datagrams", n, UDPBatch)
+	}
+	if got := s.Stat.UDPOut.Load(); got == 0 {
+		t.Errorf("batch sent nothing")
+	}
+}
+
+// The stream loop, ping-pong over TCP: buffered read, dispatch, writev.
+func BenchmarkTCPLoop(b *testing.B) {
+	reply := make([]byte, 24)
+	h := HandlerFunc(func(out, req []byte, c *access.Caller) ([]byte, bool) {
+		return append(out, reply...), true
+	})
+	s := New(h, Options{Log: quietLog()})
+	defer s.Shutdown(b.Context())
+	addr := startStream(b, s, "tcp", "127.0.0.1:0")
+	c := dial(b, "tcp", addr)
+	req := record(string(make([]byte, 40)))
+	buf := make([]byte, 28)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

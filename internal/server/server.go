@@ -20,6 +20,13 @@ type Handler interface {
 	ServeRPC(out, req []byte, c *access.Caller) (reply []byte, send bool)
 }
 
+// TailHandler is an optional Handler method for stream transports: the
+// reply is reply followed by tail, a shared immutable buffer (a cached
+// encoding) that the transport writes with writev instead of copying it.
+type TailHandler interface {
+	ServeRPCTail(out, req []byte, c *access.Caller) (reply, tail []byte, send bool)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(out, req []byte, c *access.Caller) ([]byte, bool)
 
@@ -65,7 +72,7 @@ const (
 // Options tune a Server; zero fields take the defaults above.
 type Options struct {
 	Log           *slog.Logger // nil: slog.Default()
-	UDPReaders    int          // readers per UDP socket; 0: GOMAXPROCS
+	UDPReaders    int          // readers per UDP socket; 0: 1 (each takes UDPBatch datagrams per wake-up)
 	MaxRecord     int
 	MaxConns      int
 	IdleTimeout   time.Duration
@@ -110,7 +117,11 @@ func New(h Handler, opt Options) *Server {
 		opt.Log = slog.Default()
 	}
 	if opt.UDPReaders <= 0 {
-		opt.UDPReaders = runtime.GOMAXPROCS(0)
+		// One reader per socket: with recvmmsg batches it keeps up with
+		// what the machine can send, and a second one mostly adds
+		// scheduler wake-ups (measured: 101k vs 137k GETPORT/s, 5.8 vs
+		// 3.7 µs CPU per call on 2 cores). The reference has one too.
+		opt.UDPReaders = 1
 	}
 	if opt.MaxRecord <= 0 {
 		opt.MaxRecord = DefaultMaxRecord
@@ -196,16 +207,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // serve calls the handler under recover; ok is false after a panic.
 func (s *Server) serve(out, req []byte, c *access.Caller) (reply []byte, send, ok bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.Stat.Panics.Add(1)
-			buf := make([]byte, 4096)
-			buf = buf[:runtime.Stack(buf, false)]
-			s.log.Error("server: handler panic", "netid", c.Netid, "from", c.Addr.String(),
-				"panic", v, "stack", string(buf))
-			reply, send, ok = out, false, false
-		}
-	}()
+	reply = out // what a panic leaves
+	defer s.recoverHandler(c, &ok)
 	reply, send = s.h.ServeRPC(out, req, c)
 	return reply, send, true
+}
+
+// serveTail is serve for streams, through TailHandler when h has it.
+func (s *Server) serveTail(out, req []byte, c *access.Caller) (reply, tail []byte, send, ok bool) {
+	th, _ := s.h.(TailHandler)
+	if th == nil {
+		reply, send, ok = s.serve(out, req, c)
+		return reply, nil, send, ok
+	}
+	reply = out
+	defer s.recoverHandler(c, &ok)
+	reply, tail, send = th.ServeRPCTail(out, req, c)
+	return reply, tail, send, true
+}
+
+// recoverHandler, deferred, turns a handler panic into ok = false (the
+// caller then sends nothing).
+func (s *Server) recoverHandler(c *access.Caller, ok *bool) {
+	if v := recover(); v != nil {
+		s.Stat.Panics.Add(1)
+		buf := make([]byte, 4096)
+		buf = buf[:runtime.Stack(buf, false)]
+		s.log.Error("server: handler panic", "netid", c.Netid, "from", c.Addr.String(),
+			"panic", v, "stack", string(buf))
+		*ok = false
+	}
 }

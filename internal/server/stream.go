@@ -1,12 +1,17 @@
 package server
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/rpc"
@@ -20,7 +25,27 @@ type conn struct {
 	caller     access.Caller
 	lastActive atomic.Int64 // unix nanoseconds of accept or the last reply
 	inRecord   bool         // a record has started arriving (owned by the goroutine)
+
+	// Reads go through a small buffer: a call's record mark and body
+	// arrive together, and one read(2) takes both (and pipelined calls).
+	rbuf       []byte
+	rpos, rend int
+	recordDL   bool // the record deadline is set for the current record
+
+	// Replies are first written with one non-blocking writev of the reply
+	// and its shared tail; only what the socket does not take at once
+	// waits, under a write deadline.
+	rc     syscall.RawConn // nil: plain Write with a deadline
+	iov    [2]unix.Iovec
+	niov   int
+	wn     int
+	werr   unix.Errno
+	writev func(fd uintptr) bool // c.doWritev, bound once
 }
+
+// streamReadBuf is the read buffer of a connection; a longer record is read
+// straight into the RecordReader's buffer.
+const streamReadBuf = 1024
 
 func (s *Server) startStream(sock *Socket) {
 	s.mu.Lock()
@@ -50,7 +75,7 @@ func (s *Server) acceptLoop(sock *Socket) {
 		}
 		backoff = 0
 		s.Stat.Accepted.Add(1)
-		c := &conn{s: s, nc: nc, caller: access.Caller{Netid: sock.Netid, UID: -1}}
+		c := newConn(s, nc, sock.Netid)
 		if sock.Netid == "local" {
 			c.caller.UID = peerUID(nc)
 		} else {
@@ -64,6 +89,17 @@ func (s *Server) acceptLoop(sock *Socket) {
 		}
 		go c.serve()
 	}
+}
+
+func newConn(s *Server, nc net.Conn, netid string) *conn {
+	c := &conn{s: s, nc: nc, caller: access.Caller{Netid: netid, UID: -1}, rbuf: make([]byte, streamReadBuf)}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc = rc
+			c.writev = c.doWritev
+		}
+	}
+	return c
 }
 
 func addrPort(a net.Addr) netip.AddrPort {
@@ -134,18 +170,42 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Unlock()
 }
 
-// Read implements io.Reader for the RecordReader: once the first byte of a
-// record arrives, the rest must come within RecordTimeout.
+// Read implements io.Reader for the RecordReader, from the read buffer
+// when it holds bytes. Before going to the network it sets the deadline:
+// the idle one between records; once part of a record has arrived, the rest
+// must come within RecordTimeout (slow-loris), set once per record.
 func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.nc.Read(p)
-	if n > 0 && !c.inRecord {
+	if c.rpos < c.rend {
+		n := copy(p, c.rbuf[c.rpos:c.rend])
+		c.rpos += n
 		c.inRecord = true
-		c.nc.SetReadDeadline(time.Now().Add(c.s.opt.RecordTimeout))
-		if c.s.closing.Load() {
-			c.nc.SetReadDeadline(time.Unix(1, 0))
-		}
+		return n, nil
 	}
-	return n, err
+	s := c.s
+	switch {
+	case !c.inRecord:
+		c.nc.SetReadDeadline(time.Now().Add(s.opt.IdleTimeout))
+	case !c.recordDL:
+		c.recordDL = true
+		c.nc.SetReadDeadline(time.Now().Add(s.opt.RecordTimeout))
+	}
+	if s.closing.Load() {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+	if len(p) >= len(c.rbuf) {
+		n, err := c.nc.Read(p)
+		if n > 0 {
+			c.inRecord = true
+		}
+		return n, err
+	}
+	n, err := c.nc.Read(c.rbuf)
+	if n <= 0 {
+		return 0, err
+	}
+	c.inRecord = true
+	c.rpos, c.rend = copy(p, c.rbuf[:n]), n
+	return c.rpos, nil
 }
 
 func (c *conn) serve() {
@@ -156,8 +216,7 @@ func (c *conn) serve() {
 	rr := rpc.NewRecordReader(c, s.opt.MaxRecord)
 	out := make([]byte, 0, 1024)
 	for {
-		c.inRecord = false
-		c.nc.SetReadDeadline(time.Now().Add(s.opt.IdleTimeout))
+		c.inRecord, c.recordDL = false, false
 		if s.closing.Load() {
 			return
 		}
@@ -177,20 +236,83 @@ func (c *conn) serve() {
 		}
 		s.Stat.Records.Add(1)
 		b, start := rpc.BeginRecord(out[:0])
-		reply, send, ok := s.serve(b, req, &c.caller)
+		reply, tail, send, ok := s.serveTail(b, req, &c.caller)
 		if !ok {
 			return // the handler panicked: the connection's state is unknown
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		if send {
-			rpc.EndRecord(reply, start)
-			c.nc.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout))
-			if _, err := c.nc.Write(reply); err != nil {
+			if len(reply)-start-4+len(tail) > maxFragment {
+				reply, tail = append(reply, tail...), nil // cannot happen with a 32-bit table; stay correct
+			}
+			endRecord(reply, start, len(tail))
+			if err := c.write(reply, tail); err != nil {
 				return
 			}
 		}
 		if cap(reply) <= 64<<10 {
 			out = reply[:0]
 		}
+	}
+}
+
+// maxFragment is the largest record fragment (RFC 5531 §11: 31 bits).
+const maxFragment = 1<<31 - 1
+
+// endRecord patches the record mark at b[start:] for a last fragment that
+// is the rest of b plus extra bytes written after it.
+func endRecord(b []byte, start, extra int) {
+	n := len(b) - start - 4 + extra
+	binary.BigEndian.PutUint32(b[start:], 1<<31|uint32(n))
+}
+
+// write sends reply and tail: one non-blocking writev, then, for what the
+// socket did not take, blocking writes under the write deadline.
+func (c *conn) write(reply, tail []byte) error {
+	if c.rc != nil {
+		c.niov = 0
+		for _, b := range [2][]byte{reply, tail} {
+			if len(b) > 0 {
+				c.iov[c.niov].Base = unsafe.SliceData(b)
+				c.iov[c.niov].SetLen(len(b))
+				c.niov++
+			}
+		}
+		c.wn, c.werr = 0, 0
+		if err := c.rc.Write(c.writev); err != nil {
+			return err
+		}
+		if c.werr != 0 && c.werr != unix.EAGAIN {
+			return c.werr
+		}
+		if c.wn >= len(reply) {
+			tail = tail[c.wn-len(reply):]
+			reply = nil
+		} else {
+			reply = reply[c.wn:]
+		}
+		if len(reply)+len(tail) == 0 {
+			return nil
+		}
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout))
+	bufs := net.Buffers{reply, tail}
+	_, err := bufs.WriteTo(c.nc)
+	return err
+}
+
+// doWritev is the RawConn.Write callback: it never waits (true), the
+// caller goes on with what was not written.
+func (c *conn) doWritev(fd uintptr) bool {
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&c.iov[0])), uintptr(c.niov))
+		if e == unix.EINTR {
+			continue
+		}
+		if e == 0 {
+			c.wn = int(n)
+		}
+		c.werr = e
+		return true
 	}
 }
