@@ -89,32 +89,45 @@ func New(cfg Config) *Service {
 // reports whether to send it; with send false nothing is appended. req is not
 // retained.
 func (s *Service) ServeRPC(out, req []byte, c *access.Caller) (reply []byte, send bool) {
+	reply, tail, send := s.serve(out, req, c)
+	return append(reply, tail...), send
+}
+
+// ServeRPCTail is ServeRPC for a stream transport that writes the reply
+// with writev: the reply is reply followed by tail, where tail, when not
+// empty, is a shared immutable buffer (the table's cached DUMP encoding,
+// hundreds of KB with many registrations) that must not be modified.
+func (s *Service) ServeRPCTail(out, req []byte, c *access.Caller) (reply, tail []byte, send bool) {
+	return s.serve(out, req, c)
+}
+
+func (s *Service) serve(out, req []byte, c *access.Caller) (reply, tail []byte, send bool) {
 	var h rpc.CallHeader
 	args, err := rpc.ParseCall(req, &h)
 	if err != nil {
 		switch {
 		case errors.Is(err, rpc.ErrRPCVersion):
 			// Improvement (RFC 5531 §9): the reference drops these.
-			return rpc.AppendRPCMismatch(out, h.XID, rpc.RPCVersion, rpc.RPCVersion), true
+			return rpc.AppendRPCMismatch(out, h.XID, rpc.RPCVersion, rpc.RPCVersion), nil, true
 		case errors.Is(err, rpc.ErrBadCred):
-			return rpc.AppendAuthError(out, h.XID, rpc.AuthBadCred), true
+			return rpc.AppendAuthError(out, h.XID, rpc.AuthBadCred), nil, true
 		}
 		// Undecodable header (or an oversized verifier, which libtirpc's
 		// xdr_callmsg refuses too): silence; any answer could amplify.
-		return out, false
+		return out, nil, false
 	}
 	if st := rpc.CheckCred(&h); st != rpc.AuthOK {
-		return rpc.AppendAuthError(out, h.XID, st), true
+		return rpc.AppendAuthError(out, h.XID, st), nil, true
 	}
 	if h.Prog != pmap.Prog {
-		return rpc.AppendAccepted(out, h.XID, rpc.ProgUnavail), true
+		return rpc.AppendAccepted(out, h.XID, rpc.ProgUnavail), nil, true
 	}
 	high, ok := pmap.HighProc(h.Vers)
 	if !ok {
-		return rpc.AppendProgMismatch(out, h.XID, pmap.MinVers, pmap.MaxVers), true
+		return rpc.AppendProgMismatch(out, h.XID, pmap.MinVers, pmap.MaxVers), nil, true
 	}
 	if h.Proc > uint32(high) {
-		return rpc.AppendAccepted(out, h.XID, rpc.ProcUnavail), true
+		return rpc.AppendAccepted(out, h.XID, rpc.ProcUnavail), nil, true
 	}
 	vi := int(h.Vers - pmap.Vers2)
 	s.stats.procInfo(vi, h.Proc)
@@ -126,17 +139,17 @@ func (s *Service) ServeRPC(out, req []byte, c *access.Caller) (reply []byte, sen
 		r.serveV34()
 	}
 	if !r.send {
-		return out, false
+		return out, nil, false
 	}
-	if isDatagram(c) && len(r.out)-len(out) > MaxUDPReply {
+	if isDatagram(c) && len(r.out)+len(r.tail)-len(out) > MaxUDPReply {
 		// The reference's svc_sendreply fails; v3/v4 then answer SYSTEM_ERR,
 		// v2 ignores the failure and sends nothing.
 		if h.Vers == pmap.Vers2 {
-			return out, false
+			return out, nil, false
 		}
-		return rpc.AppendAccepted(out, h.XID, rpc.SystemErr), true
+		return rpc.AppendAccepted(out, h.XID, rpc.SystemErr), nil, true
 	}
-	return r.out, true
+	return r.out, r.tail, true
 }
 
 // Stats returns the GETSTAT counters as the wire would carry them.
@@ -155,7 +168,13 @@ type request struct {
 	out  []byte
 	vi   int // statistics index: vers - 2
 	send bool
+	tail []byte // the reply's shared, immutable end (a cached DUMP), not copied
 }
+
+// appendShared ends the reply with a shared immutable encoding: it is
+// copied only by ServeRPC (after the UDP size check) and never by
+// ServeRPCTail.
+func (r *request) appendShared(b []byte) { r.tail = b }
 
 func (r *request) accept(stat rpc.AcceptStat) {
 	r.out = rpc.AppendAccepted(r.out, r.h.XID, stat)

@@ -23,7 +23,7 @@ func (r *request) serveV2() {
 			return
 		}
 		r.success()
-		r.out = r.s.cfg.Table.AppendDumpV2(r.out)
+		r.appendShared(r.s.cfg.Table.DumpV2())
 	case pmap.PmapProcCallit:
 		r.callit()
 	}

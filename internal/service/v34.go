@@ -23,7 +23,7 @@ func (r *request) serveV34() {
 	case pmap.RPCBProcDump:
 		if r.checkAccess(false, 0) {
 			r.success()
-			r.out = r.s.cfg.Table.AppendDumpV3(r.out)
+			r.appendShared(r.s.cfg.Table.DumpV3())
 		} else {
 			r.tooWeak()
 		}
