@@ -50,7 +50,7 @@ func (t *Table) CheckInvariants() error {
 			return fmt.Errorf("registry: %+v: duplicate (prog, vers, netid)", *e)
 		}
 		seen[id] = true
-		if g := t.byNetid[n.key][e.Prog]; g == nil || g.byVers[e.Vers] != n {
+		if g := t.byNetid[n.key][e.Prog]; g == nil || g.get(e.Vers) != n {
 			return fmt.Errorf("registry: %+v: missing from the netid index", *e)
 		}
 		prot, port, ok := v2Port(e.Netid, e.Addr)
@@ -59,7 +59,7 @@ func (t *Table) CheckInvariants() error {
 		}
 		if ok {
 			nV2++
-			if g := t.v2[pvKey(e.Prog, prot)]; g == nil || g.byVers[e.Vers] != n {
+			if g := t.v2[pvKey(e.Prog, prot)]; g == nil || g.get(e.Vers) != n {
 				return fmt.Errorf("registry: %+v: missing from the v2 index", *e)
 			}
 		}
@@ -112,7 +112,7 @@ func (t *Table) CheckInvariants() error {
 			if err := checkChain(what, lkNetid, &g.chain, func(n *node) bool { return n.key == key && n.e.Prog == prog }); err != nil {
 				return err
 			}
-			if len(g.byVers) != g.n {
+			if g.byVers != nil && len(g.byVers) != g.n || g.byVers == nil && g.n > groupMapMin {
 				return fmt.Errorf("registry: %s: %d versions for %d entries", what, len(g.byVers), g.n)
 			}
 			total += g.n
@@ -139,7 +139,7 @@ func (t *Table) CheckInvariants() error {
 		if err := checkChain(what, lkV2, &g.chain, func(n *node) bool { return n.v2 && n.e.Prog == prog && n.prot == prot }); err != nil {
 			return err
 		}
-		if len(g.byVers) != g.n {
+		if g.byVers != nil && len(g.byVers) != g.n || g.byVers == nil && g.n > groupMapMin {
 			return fmt.Errorf("registry: %s: %d versions for %d entries", what, len(g.byVers), g.n)
 		}
 		total += g.n

@@ -54,29 +54,59 @@ func (c *chain) remove(k int, n *node) {
 	c.n--
 }
 
-// group is a chain whose members have distinct versions, with an index by
-// version: the entries of one (prog, netid) or of one v2 (prog, protocol).
+// group is a chain whose members have distinct versions: the entries of
+// one (prog, netid) or of one v2 (prog, protocol). Almost every group holds
+// a handful of versions, so a lookup walks the chain; a map by version is
+// built only past groupMapMin entries, which bounds the walk (a program may
+// register thousands of versions) without costing every program a map
+// (two maps per registration were most of the table's memory).
 type group struct {
 	chain
-	byVers map[uint32]*node
+	k      int              // the link of this chain
+	byVers map[uint32]*node // nil until the group exceeds groupMapMin
 }
 
-func newGroup() *group { return &group{byVers: make(map[uint32]*node)} }
+// groupMapMin is the size past which a group indexes its versions.
+const groupMapMin = 8
 
-func (g *group) add(k int, n *node) {
-	g.pushBack(k, n)
-	g.byVers[n.e.Vers] = n
+func newGroup(k int) *group { return &group{k: k} }
+
+func (g *group) add(n *node) {
+	g.pushBack(g.k, n)
+	if g.byVers != nil {
+		g.byVers[n.e.Vers] = n
+	} else if g.n > groupMapMin {
+		g.byVers = make(map[uint32]*node, g.n)
+		for m := g.head; m != nil; m = m.links[g.k].next {
+			g.byVers[m.e.Vers] = m
+		}
+	}
 }
 
-func (g *group) del(k int, n *node) {
-	g.remove(k, n)
-	delete(g.byVers, n.e.Vers)
+func (g *group) del(n *node) {
+	g.remove(g.k, n)
+	if g.byVers != nil {
+		delete(g.byVers, n.e.Vers)
+	}
+}
+
+// get returns the entry with version vers, or nil.
+func (g *group) get(vers uint32) *node {
+	if g.byVers != nil {
+		return g.byVers[vers]
+	}
+	for n := g.head; n != nil; n = n.links[g.k].next {
+		if n.e.Vers == vers {
+			return n
+		}
+	}
+	return nil
 }
 
 // find is the reference's find_service over one group: the entry with the
 // exact version, else the last one registered.
 func (g *group) find(vers uint32) *node {
-	if n := g.byVers[vers]; n != nil {
+	if n := g.get(vers); n != nil {
 		return n
 	}
 	return g.tail

@@ -151,7 +151,7 @@ func (t *Table) Load(entries []Entry) int {
 func (t *Table) load(e Entry) bool {
 	e = cEntry(e)
 	key := foldKey(e.Netid)
-	if g := t.group(e.Prog, key); g != nil && g.byVers[e.Vers] != nil {
+	if g := t.group(e.Prog, key); g != nil && g.get(e.Vers) != nil {
 		return false
 	}
 	t.insert(e, key)
@@ -177,10 +177,10 @@ func (t *Table) insert(e Entry, key string) {
 	}
 	g := progs[e.Prog]
 	if g == nil {
-		g = newGroup()
+		g = newGroup(lkNetid)
 		progs[e.Prog] = g
 	}
-	g.add(lkNetid, n)
+	g.add(n)
 	pk := pvKey(e.Prog, e.Vers)
 	c := t.byPV[pk]
 	if c == nil {
@@ -195,10 +195,10 @@ func (t *Table) insert(e Entry, key string) {
 		vk := pvKey(e.Prog, prot)
 		vg := t.v2[vk]
 		if vg == nil {
-			vg = newGroup()
+			vg = newGroup(lkV2)
 			t.v2[vk] = vg
 		}
-		vg.add(lkV2, n)
+		vg.add(n)
 		t.nV2++
 		t.dumpV2.Store(nil)
 	}
@@ -209,7 +209,7 @@ func (t *Table) delete(n *node) {
 	t.all.remove(lkMaster, n)
 	progs := t.byNetid[n.key]
 	g := progs[e.Prog]
-	g.del(lkNetid, n)
+	g.del(n)
 	if g.n == 0 {
 		delete(progs, e.Prog)
 		if len(progs) == 0 {
@@ -227,7 +227,7 @@ func (t *Table) delete(n *node) {
 	if n.v2 {
 		vk := pvKey(e.Prog, n.prot)
 		vg := t.v2[vk]
-		vg.del(lkV2, n)
+		vg.del(n)
 		if vg.n == 0 {
 			delete(t.v2, vk)
 		}
@@ -249,7 +249,7 @@ func (t *Table) Set(e Entry) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if g := t.group(e.Prog, key); g != nil {
-		if n := g.byVers[e.Vers]; n != nil {
+		if n := g.get(e.Vers); n != nil {
 			return n.e.Addr == e.Addr
 		}
 	}
@@ -300,7 +300,7 @@ func (t *Table) unset(prog, vers uint32, netid, key, owner string) bool {
 		if g == nil {
 			return true
 		}
-		n := g.byVers[vers]
+		n := g.get(vers)
 		if n == nil {
 			return true
 		}
@@ -379,7 +379,7 @@ func (t *Table) GetAddr(prog, vers uint32, netid []byte, exact bool) (addr strin
 	if g == nil {
 		return "", false
 	}
-	if n := g.byVers[vers]; n != nil {
+	if n := g.get(vers); n != nil {
 		return n.e.Addr, true
 	}
 	if exact {
@@ -468,32 +468,36 @@ func (t *Table) Len() int {
 // §3.2: per entry "value follows" 1, prog, vers, prot, port; then 0): the
 // v2 view in registration order. It does not allocate when the encoding is
 // cached and b has room.
-func (t *Table) AppendDumpV2(b []byte) []byte {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	p := t.dumpV2.Load()
-	if p == nil {
-		d := t.encodeDumpV2()
-		p = &d
-		t.dumpV2.Store(p)
-	}
-	return append(b, *p...)
-}
+func (t *Table) AppendDumpV2(b []byte) []byte { return append(b, t.DumpV2()...) }
 
 // AppendDumpV3 appends the rpcbind v3/v4 DUMP result (rpcblist_ptr, RFC 1833
 // §2.2: per entry "value follows" 1, r_prog, r_vers, r_netid, r_addr,
 // r_owner; then 0): the master list in registration order. It does not
 // allocate when the encoding is cached and b has room.
-func (t *Table) AppendDumpV3(b []byte) []byte {
+func (t *Table) AppendDumpV3(b []byte) []byte { return append(b, t.DumpV3()...) }
+
+// DumpV2 returns the cached encoding AppendDumpV2 appends. It is shared and
+// immutable: a change builds a new one, so a transport may write it straight
+// to a socket (writev) while the table changes. The caller must not modify
+// it.
+func (t *Table) DumpV2() []byte { return t.cachedDump(&t.dumpV2, t.encodeDumpV2) }
+
+// DumpV3 is DumpV2 for the v3/v4 encoding.
+func (t *Table) DumpV3() []byte { return t.cachedDump(&t.dumpV3, t.encodeDumpV3) }
+
+func (t *Table) cachedDump(c *atomic.Pointer[[]byte], encode func() []byte) []byte {
+	if p := c.Load(); p != nil {
+		return *p // a change clears the pointer before it returns: no lock needed to read
+	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	p := t.dumpV3.Load()
+	p := c.Load()
 	if p == nil {
-		d := t.encodeDumpV3()
+		d := encode()
 		p = &d
-		t.dumpV3.Store(p)
+		c.Store(p)
 	}
-	return append(b, *p...)
+	return *p
 }
 
 func (t *Table) encodeDumpV2() []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/openrpcbind/rpcbind/internal/testvec"
@@ -356,6 +357,45 @@ func TestZeroAllocs(t *testing.T) {
 		f() // fill the caches
 		if n := testing.AllocsPerRun(100, f); n != 0 {
 			t.Errorf("%s: %v allocations, want 0", name, n)
+		}
+	}
+}
+
+// A group indexes its versions by a map only past groupMapMin entries;
+// lookups are the same on both sides of the threshold, and after removals.
+func TestGroupVersionIndexThreshold(t *testing.T) {
+	tb := New(nil)
+	const prog, n = 400000, 3 * groupMapMin
+	for v := uint32(1); v <= n; v++ {
+		if !tb.Set(Entry{Prog: prog, Vers: v, Netid: "udp", Addr: "0.0.0.0.0." + strconv.Itoa(int(v)), Owner: "o"}) {
+			t.Fatalf("SET v%d refused", v)
+		}
+		for w := uint32(1); w <= v; w++ {
+			if got := tb.GetPort(prog, w, 17); got != w {
+				t.Fatalf("after %d SETs: GETPORT v%d = %d", v, w, got)
+			}
+		}
+		if got := tb.GetPort(prog, n+1, 17); got != v {
+			t.Fatalf("after %d SETs: an unknown version gives the last one registered: %d", v, got)
+		}
+		if err := tb.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := uint32(1); v <= n; v += 2 {
+		if !tb.Unset(prog, v, "udp", "o") {
+			t.Fatalf("UNSET v%d refused", v)
+		}
+		if addr, ok := tb.GetAddr(prog, v, []byte("udp"), true); ok {
+			t.Fatalf("v%d still found after UNSET: %q", v, addr)
+		}
+		if err := tb.CheckInvariants(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := uint32(2); v <= n; v += 2 {
+		if got := tb.GetPort(prog, v, 17); got != v {
+			t.Errorf("GETPORT v%d = %d after removals", v, got)
 		}
 	}
 }
