@@ -9,5 +9,6 @@ import (
 )
 
 func main() {
+	tuneMemory()
 	os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
