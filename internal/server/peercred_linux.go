@@ -6,22 +6,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peerUID returns the uid of the process that connected to an AF_UNIX
-// socket (SO_PEERCRED), or -1.
-func peerUID(nc net.Conn) int {
+// peerCred returns the uid and pid of the process that connected to an
+// AF_UNIX socket (SO_PEERCRED, taken at connect time), or -1 and 0.
+func peerCred(nc net.Conn) (uid, pid int) {
+	uid = -1
 	uc, ok := nc.(*net.UnixConn)
 	if !ok {
-		return -1
+		return uid, 0
 	}
 	rc, err := uc.SyscallConn()
 	if err != nil {
-		return -1
+		return uid, 0
 	}
-	uid := -1
 	rc.Control(func(fd uintptr) {
 		if cr, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			uid = int(cr.Uid)
+			uid, pid = int(cr.Uid), int(cr.Pid)
 		}
 	})
-	return uid
+	return uid, pid
 }

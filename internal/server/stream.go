@@ -77,7 +77,7 @@ func (s *Server) acceptLoop(sock *Socket) {
 		s.Stat.Accepted.Add(1)
 		c := newConn(s, nc, sock.Netid)
 		if sock.Netid == "local" {
-			c.caller.UID = peerUID(nc)
+			c.caller.UID, c.caller.PID = peerCred(nc)
 		} else {
 			c.caller.Addr = addrPort(nc.RemoteAddr())
 			c.caller.Dst = addrPort(nc.LocalAddr())
