@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/access"
@@ -290,6 +291,21 @@ func selfEntries(socks []*server.Socket) []registry.Entry {
 	return registry.SelfEntries(first["tcp6"], first["udp6"], first["tcp"], first["udp"], first["local"])
 }
 
+// logStateErrors logs each of the errors a warm start met on a line of its
+// own, in the reference's wording ("rpcbind: xdr_/run/rpcbind/rpcbind.xdr:
+// failed", with the reason added): errors.Join separates them by newlines,
+// and the package prefix would only repeat the daemon's name.
+func logStateErrors(log *slog.Logger, err error) {
+	if err == nil {
+		return
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimPrefix(line, "warmstart: "); line != "" {
+			log.Error(line)
+		}
+	}
+}
+
 // warmStart loads the saved registrations with -w, writes the fresh table
 // either way, and makes every later change durable before it is
 // acknowledged (DECISIONS "persistence").
@@ -297,9 +313,7 @@ func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store,
 	log := d.log
 	if d.f.WarmStart {
 		entries, err := store.Recover()
-		if err != nil {
-			log.Error("warm start: " + err.Error())
-		}
+		logStateErrors(log, err)
 		table.Load(entries)
 	}
 	if err := store.Compact(table.Entries()); err != nil {
