@@ -182,8 +182,7 @@ func runActivated(t *testing.T, sa string, impl Impl, saArgs []string, want []st
 	t.Helper()
 	nstest.FreshRun(t)
 	args := append(append(slices.Clone(saArgs), "--", impl.Path), impl.Args...)
-	a := &activated{d: nstest.Start(t, sa, args...)}
-	a.d.Name = impl.Name
+	a := &activated{d: nstest.StartNamed(t, impl.Name, sa, args...)}
 	a.d.WaitUntil(nstest.StartTimeout, "the activator's sockets", func() bool {
 		a.before = sockets(t)
 		for _, k := range want {

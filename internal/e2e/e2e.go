@@ -75,9 +75,7 @@ func Enter(t *testing.T) (*Env, bool) {
 func (e *Env) Start(t testing.TB, impl Impl) *nstest.Daemon {
 	t.Helper()
 	nstest.FreshRun(t)
-	d := nstest.StartDaemon(t, impl.Path, impl.Args...)
-	d.Name = impl.Name
-	return d
+	return nstest.StartDaemonNamed(t, impl.Name, impl.Path, impl.Args...)
 }
 
 // ForEach runs fn as a subtest per implementation, each on a fresh /run with
@@ -176,8 +174,7 @@ func (e *Env) RunScript(t testing.TB, impl Impl, script []string) Outcome {
 			// Stop and start on the same /run: the warm-start path.
 			r := Result{Cmd: line, Stdout: fmt.Sprintln(d.Stop(syscall.SIGTERM))}
 			o.Journal += d.Output()
-			d = nstest.StartDaemon(t, impl.Path, impl.Args...)
-			d.Name = impl.Name
+			d = nstest.StartDaemonNamed(t, impl.Name, impl.Path, impl.Args...)
 			o.Steps = append(o.Steps, r)
 			continue
 		}

@@ -27,6 +27,10 @@ const stopTimeout = 10 * time.Second
 // the test ends; its stdout and stderr go to the test log, prefixed with its
 // name.
 type Daemon struct {
+	// Name prefixes the process's lines in the test log. It is fixed when
+	// the process starts (StartNamed, StartDaemonNamed): the output
+	// goroutine reads its own copy, so setting Name later changes only
+	// what the caller reads back.
 	Name string
 	Cmd  *exec.Cmd
 
@@ -37,11 +41,18 @@ type Daemon struct {
 	output bytes.Buffer
 }
 
-// Start starts path with args and returns at once. The process is sent
-// SIGTERM, then SIGKILL, when the test ends.
+// Start starts path with args and returns at once, named after path's
+// base name. The process is sent SIGTERM, then SIGKILL, when the test ends.
 func Start(t testing.TB, path string, args ...string) *Daemon {
 	t.Helper()
-	d := &Daemon{Name: filepath.Base(path), t: t, done: make(chan struct{})}
+	return StartNamed(t, filepath.Base(path), path, args...)
+}
+
+// StartNamed is Start with the name that prefixes the process's output in
+// the test log (e.g. "reference" or "ours" for two rpcbinds).
+func StartNamed(t testing.TB, name, path string, args ...string) *Daemon {
+	t.Helper()
+	d := &Daemon{Name: name, t: t, done: make(chan struct{})}
 	d.Cmd = exec.Command(path, args...)
 	d.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	pr, pw, err := os.Pipe()
@@ -66,7 +77,8 @@ func Start(t testing.TB, path string, args ...string) *Daemon {
 			d.mu.Lock()
 			d.output.WriteString(sc.Text() + "\n")
 			d.mu.Unlock()
-			fmt.Fprintf(t.Output(), "[%s] %s\n", d.Name, sc.Text())
+			// name, never d.Name: callers may still assign it.
+			fmt.Fprintf(t.Output(), "[%s] %s\n", name, sc.Text())
 		}
 		io.Copy(io.Discard, pr)
 		pr.Close()
@@ -93,7 +105,14 @@ func Start(t testing.TB, path string, args ...string) *Daemon {
 // No RPC is sent, so the daemon's statistics stay untouched.
 func StartDaemon(t testing.TB, path string, args ...string) *Daemon {
 	t.Helper()
-	d := Start(t, path, args...)
+	return StartDaemonNamed(t, filepath.Base(path), path, args...)
+}
+
+// StartDaemonNamed is StartDaemon with the name that prefixes the daemon's
+// output in the test log.
+func StartDaemonNamed(t testing.TB, name, path string, args ...string) *Daemon {
+	t.Helper()
+	d := StartNamed(t, name, path, args...)
 	v6 := ipv6Enabled()
 	d.WaitUntil(StartTimeout, "rpcbind sockets", func() bool {
 		if _, err := os.Stat(SocketPath); err != nil {

@@ -103,3 +103,20 @@ func TestReferenceDaemon(t *testing.T) {
 		t.Errorf("output on a normal start and stop: %q", out)
 	}
 }
+
+// TestStartNamedOutput: the output goroutine never reads Daemon.Name, so
+// the old pattern of renaming after Start is not a data race (-race caught
+// it), and the output is collected whole.
+func TestStartNamedOutput(t *testing.T) {
+	d := StartNamed(t, "echoer", "/bin/sh", "-c", "echo one; echo two")
+	if d.Name != "echoer" {
+		t.Errorf("Name %q, want echoer", d.Name)
+	}
+	d.Name = "renamed" // what e2e did before StartNamed existed
+	if err := d.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.Output(); out != "one\ntwo\n" {
+		t.Errorf("output %q", out)
+	}
+}
