@@ -109,6 +109,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners []net.Listener
 	packets   []*net.UDPConn
+	starting  int           // serving loops started and not yet running
+	running   chan struct{} // closed when starting drops to 0
 }
 
 // New returns a Server that sends every message to h.
@@ -153,6 +155,43 @@ func (s *Server) Start(sock *Socket) {
 	case sock.Listener != nil:
 		s.startStream(sock)
 	}
+}
+
+// closedChan is what Running returns when no loop is starting.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Running returns a channel that is closed once every serving loop started
+// so far — each UDP reader and each accept loop — runs: it is about to wait
+// for its first datagram or connection. A daemon sends systemd READY=1
+// only then (STYLE 11). Loops started later are not waited for by a
+// channel already returned.
+func (s *Server) Running() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.starting == 0 {
+		return closedChan
+	}
+	return s.running
+}
+
+// loopStarting counts a serving loop before its goroutine starts.
+func (s *Server) loopStarting() {
+	s.mu.Lock()
+	if s.starting == 0 {
+		s.running = make(chan struct{})
+	}
+	s.starting++
+	s.mu.Unlock()
+	s.wg.Add(1)
+}
+
+// loopRunning is called by a serving loop once, before it first waits.
+func (s *Server) loopRunning() {
+	s.mu.Lock()
+	if s.starting--; s.starting == 0 {
+		close(s.running)
+	}
+	s.mu.Unlock()
 }
 
 // Conns is the number of open stream connections.

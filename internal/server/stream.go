@@ -51,13 +51,14 @@ func (s *Server) startStream(sock *Socket) {
 	s.mu.Lock()
 	s.listeners = append(s.listeners, sock.Listener)
 	s.mu.Unlock()
-	s.wg.Add(1)
+	s.loopStarting()
 	go s.acceptLoop(sock)
 }
 
 func (s *Server) acceptLoop(sock *Socket) {
 	defer s.wg.Done()
 	var backoff time.Duration
+	s.loopRunning()
 	for {
 		nc, err := sock.Listener.Accept()
 		if err != nil {

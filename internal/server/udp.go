@@ -75,7 +75,7 @@ func (s *Server) startUDP(sock *Socket) {
 	s.mu.Unlock()
 	for i := 0; i < s.opt.UDPReaders; i++ {
 		r := newUDPReader(s, uc, rc, sock.Netid, netip.AddrPortFrom(local.Addr().Unmap(), local.Port()))
-		s.wg.Add(1)
+		s.loopStarting()
 		go r.loop()
 	}
 }
@@ -148,6 +148,7 @@ func (r *udpReader) sendmmsg(fd uintptr) bool {
 func (r *udpReader) loop() {
 	defer r.s.wg.Done()
 	var backoff time.Duration
+	r.s.loopRunning()
 	for {
 		r.recvd, r.rerr = 0, 0
 		err := r.rc.Read(r.recv)
