@@ -68,6 +68,16 @@ func waitLoops(ctx context.Context, loops []*loopListener) error {
 	return nil
 }
 
+// waitRunning returns once running (server.Running) is closed, or ctx ends.
+func waitRunning(ctx context.Context, running <-chan struct{}) error {
+	select {
+	case <-running:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // health is what systemd is told: STATUS= and the watchdog's verdict.
 type health struct {
 	d       *rpcbindDaemon

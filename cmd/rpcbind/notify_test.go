@@ -65,7 +65,8 @@ func fakeManager(t *testing.T) <-chan notification {
 }
 
 // serving checks, at READY=1, that every socket of the default set
-// listens and that a call is answered over TCP and the local socket.
+// listens and that a call is answered over every transport (UDP included:
+// READY=1 waits for the server's UDP readers too).
 func serving() error {
 	want := map[string]bool{
 		"tcp 0.0.0.0:111": false, "tcp6 [::]:111": false, "udp 0.0.0.0:111": false, "udp6 [::]:111": false,
@@ -81,7 +82,10 @@ func serving() error {
 			return fmt.Errorf("%s not bound at READY=1", s)
 		}
 	}
-	for _, to := range [][2]string{{"tcp", "127.0.0.1:111"}, {"unix", nstest.SocketPath}} {
+	for _, to := range [][2]string{
+		{"tcp", "127.0.0.1:111"}, {"unix", nstest.SocketPath},
+		{"udp", "127.0.0.1:111"}, {"udp6", "[::1]:111"}, {"tcp6", "[::1]:111"},
+	} {
 		c, err := rpc.Dial(to[0], to[1], rpc.ClientOptions{Timeout: 5 * time.Second})
 		if err != nil {
 			return err

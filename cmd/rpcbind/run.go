@@ -192,9 +192,10 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		}
 		srv.Start(s)
 	}
-	// READY=1 only once every accept loop runs (STYLE 11); datagrams
-	// already queue on the bound UDP sockets for their readers.
-	if waitLoops(ctx, hl.loops) == nil {
+	// READY=1 only once every serving loop runs (STYLE 11): the server's
+	// UDP readers and accept loops, and the accept loops have called
+	// Accept through their loopListeners (which the watchdog watches).
+	if waitRunning(ctx, srv.Running()) == nil && waitLoops(ctx, hl.loops) == nil {
 		status := hl.status()
 		if _, err := notifier.Ready(status); err != nil {
 			log.Warn("sd_notify: " + err.Error())
