@@ -504,3 +504,66 @@ func dialStream(family int, sa unix.Sockaddr, timeout time.Duration) (int, error
 	}
 	return fd, nil
 }
+
+// rawDgram is a UDP client on a blocking connected socket for the
+// sequential workloads (SET/UNSET, preload): the caller's thread sleeps in
+// recv(2) and wakes on the reply, without the runtime poller's hand-offs,
+// so the round trip measures the daemon rather than the generator.
+type rawDgram struct {
+	fd  int
+	buf []byte
+}
+
+func dialRawUDP(c config) (conn, error) {
+	family, sa, err := sockaddr(c)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	tv := unix.NsecToTimeval(int64(c.timeout))
+	unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	if err := unix.Connect(fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return &rawDgram{fd: fd, buf: make([]byte, 65536)}, nil
+}
+
+func (d *rawDgram) call(msg []byte, deadline time.Time) ([]byte, error) {
+	if _, err := unix.Write(d.fd, msg); err != nil {
+		return nil, err
+	}
+	xid := binary.BigEndian.Uint32(msg)
+	for {
+		n, err := unix.Read(d.fd, d.buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return nil, errTimeout
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n >= 4 && binary.BigEndian.Uint32(d.buf) == xid {
+			return d.buf[:n], nil
+		}
+		if time.Now().After(deadline) {
+			return nil, errTimeout
+		}
+	}
+}
+
+func (d *rawDgram) close() { unix.Close(d.fd) }
+
+// errTimeout is a net.Error timeout, counted as such by the callers.
+var errTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

@@ -17,3 +17,5 @@ type workerResult struct {
 func runEngine(ctx context.Context, c config, tmpl []byte) (workerResult, time.Duration, bool, error) {
 	return workerResult{}, 0, false, nil
 }
+
+func dialRawUDP(c config) (conn, error) { return dial(c) }

@@ -497,7 +497,11 @@ func runSetUnset(ctx context.Context, c config) (string, error) {
 	if n <= 0 {
 		n = 10000
 	}
-	cn, err := dial(c)
+	dialer := dial
+	if c.transport == "udp" {
+		dialer = dialRawUDP
+	}
+	cn, err := dialer(c)
 	if err != nil {
 		return "", err
 	}
