@@ -141,6 +141,228 @@ func TestKill9Durability(t *testing.T) {
 	stopOK(t, d2, syscall.SIGTERM)
 }
 
+// kill9Lookups is how many lookups must have been answered, besides the
+// acknowledged SETs, before TestKill9UnderLookups kills the daemon.
+const kill9Lookups = 300
+
+// TestKill9UnderLookups: issue 6 "kill -9 under a load of SETs and
+// GETPORTs, restart with -w, every acknowledged registration present".
+// SET writers (local socket and UDP, as TestKill9Durability) run
+// concurrently with lookup workers over UDP and TCP that ask v2 GETPORT,
+// v3 GETADDR and v4 GETADDR for registrations already acknowledged and
+// check every answer while the load runs; the SIGKILL lands once both
+// streams are under way. After a restart with -w every acknowledged
+// registration is there. Ours only (the reference loses everything).
+func TestKill9UnderLookups(t *testing.T) {
+	env, ok := Enter(t)
+	if !ok {
+		return
+	}
+	ours := env.impl(t, "ours")
+	nstest.FreshRun(t)
+	d := nstest.StartDaemonNamed(t, "ours", ours.Path, "-f", "-w")
+
+	type reg struct {
+		prog             uint32
+		netid, addr, own string
+		port             uint32
+	}
+	var (
+		mu        sync.Mutex
+		acked     []reg // in acknowledgement order
+		attempted = map[uint32]reg{}
+		nacks     atomic.Int64
+		nlooks    atomic.Int64
+		killed    atomic.Bool
+		killNow   = make(chan struct{})
+		killOnce  sync.Once
+		wg        sync.WaitGroup
+	)
+	killAfter := int64(200 + rand.IntN(300))
+	maybeKill := func() {
+		if nacks.Load() >= killAfter && nlooks.Load() >= kill9Lookups {
+			killOnce.Do(func() { close(killNow) })
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), kill9Budget)
+	defer cancel()
+	opts := rpc.ClientOptions{Timeout: 3 * time.Second, Retransmit: 500 * time.Millisecond}
+
+	// limit keeps the "unknown" writers under the per-owner cap (1,024).
+	writer := func(w int, network, addr, netid, owner string, limit int) {
+		defer wg.Done()
+		c, err := rpc.Dial(network, addr, opts)
+		if err != nil {
+			t.Errorf("writer %d: dial: %v", w, err)
+			return
+		}
+		defer c.Close()
+		for i := 0; ctx.Err() == nil && i < limit; i++ {
+			r := reg{prog: uint32(0x48000000 + w<<16 + i), netid: netid, own: owner}
+			r.port = uint32((4+w)<<8 | i%256)
+			r.addr = fmt.Sprintf("0.0.0.0.%d.%d", r.port>>8, r.port&0xff)
+			mu.Lock()
+			attempted[r.prog] = r
+			mu.Unlock()
+			res, err := c.Call(ctx, pmap.Prog, 3, procSet, nil, pmap.AppendRPCB(nil, r.prog, 1, r.netid, r.addr, "ignored"))
+			if err != nil {
+				if !killed.Load() {
+					t.Errorf("writer %d: SET %d before the kill: %v", w, i, err)
+				}
+				return
+			}
+			dec := xdr.NewDecoder(res)
+			if ok := dec.Bool(); dec.Err() != nil || !ok {
+				t.Errorf("writer %d: SET %#x answered %x, want TRUE", w, r.prog, res)
+				return
+			}
+			mu.Lock()
+			acked = append(acked, r)
+			mu.Unlock()
+			nacks.Add(1)
+			maybeKill()
+		}
+	}
+	// A lookup worker asks about registrations of its own transport's
+	// netid (GETADDR answers for the arrival transport), cycling through
+	// v2 GETPORT, v3 GETADDR and v4 GETADDR.
+	var answered [3]atomic.Int64
+	looker := func(w int, network, addr, netid string, prot uint32) {
+		defer wg.Done()
+		c, err := rpc.Dial(network, addr, opts)
+		if err != nil {
+			t.Errorf("lookup %d: dial: %v", w, err)
+			return
+		}
+		defer c.Close()
+		for i := 0; ctx.Err() == nil; i++ {
+			var r reg
+			found := false
+			mu.Lock()
+			for try := 0; try < 8 && len(acked) > 0 && !found; try++ {
+				r = acked[rand.IntN(len(acked))]
+				found = r.netid == netid
+			}
+			mu.Unlock()
+			if !found {
+				time.Sleep(time.Millisecond) // nothing of this netid acknowledged yet
+				continue
+			}
+			kind := i % 3
+			var res []byte
+			switch kind {
+			case 0:
+				m := pmap.Mapping{Prog: r.prog, Vers: 1, Prot: prot}
+				res, err = c.Call(ctx, pmap.Prog, pmap.Vers2, uint32(pmap.PmapProcGetPort), nil, m.AppendXDR(nil))
+			default:
+				res, err = c.Call(ctx, pmap.Prog, uint32(pmap.Vers3)+uint32(kind-1), uint32(pmap.RPCBProcGetAddr), nil,
+					pmap.AppendRPCB(nil, r.prog, 1, netid, "", ""))
+			}
+			if err != nil {
+				if !killed.Load() {
+					t.Errorf("lookup %d: call %d before the kill: %v", w, i, err)
+				}
+				return
+			}
+			dec := xdr.NewDecoder(res)
+			var port uint32
+			var what string
+			if kind == 0 {
+				port = dec.Uint32()
+				what = fmt.Sprint(port)
+			} else {
+				what = dec.String(pmap.MaxString)
+				p, ok := pmap.UaddrPort(what)
+				if !ok {
+					p = -1
+				}
+				port = uint32(p)
+			}
+			if dec.Finish() != nil || port != r.port {
+				t.Errorf("lookup %d: %s of acknowledged %#x (%s %s) answered %q, want port %d",
+					w, [...]string{"v2 GETPORT", "v3 GETADDR", "v4 GETADDR"}[kind], r.prog, r.netid, r.addr, what, r.port)
+				return
+			}
+			answered[kind].Add(1)
+			nlooks.Add(1)
+			maybeKill()
+		}
+	}
+	for w := 0; w < 2; w++ {
+		wg.Add(2)
+		go writer(w, "unix", nstest.SocketPath, "tcp", "superuser", 1<<16)
+		go writer(2+w, "udp", "127.0.0.1:111", "udp", "unknown", 400)
+	}
+	for w := 0; w < 2; w++ {
+		wg.Add(2)
+		go looker(w, "tcp", "127.0.0.1:111", "tcp", pmap.IPProtoTCP)
+		go looker(2+w, "udp", "127.0.0.1:111", "udp", pmap.IPProtoUDP)
+	}
+	select {
+	case <-killNow:
+	case <-ctx.Done():
+		t.Fatalf("only %d SETs acknowledged and %d lookups answered in %v", nacks.Load(), nlooks.Load(), kill9Budget)
+	}
+	killed.Store(true)
+	if err := d.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(d, 10*time.Second); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("after SIGKILL: %v", err)
+	}
+	wg.Wait()
+	cancel()
+	t.Logf("SIGKILL after %d acknowledged SETs (target %d) and %d lookups answered correctly (v2 GETPORT %d, v3 GETADDR %d, v4 GETADDR %d); %d SETs sent",
+		nacks.Load(), killAfter, nlooks.Load(), answered[0].Load(), answered[1].Load(), answered[2].Load(), len(attempted))
+	for k := range answered {
+		if answered[k].Load() == 0 {
+			t.Errorf("lookup kind %d never answered before the kill", k)
+		}
+	}
+
+	d2 := nstest.StartDaemonNamed(t, "ours", ours.Path, "-f", "-w")
+	got := map[uint32]pmap.RPCBEntry{}
+	for _, e := range dumpV3(t) {
+		if e.Prog == pmap.Prog {
+			continue
+		}
+		got[e.Prog] = e
+		if r, ok := attempted[e.Prog]; !ok || e.Vers != 1 || e.Netid != r.netid || e.Addr != r.addr || e.Owner != r.own {
+			t.Errorf("after restart: %+v was never sent (sent: %+v)", e, r)
+		}
+	}
+	lost := 0
+	for _, r := range acked {
+		if _, ok := got[r.prog]; !ok {
+			if lost++; lost <= 10 {
+				t.Errorf("acknowledged SET lost: %+v", r)
+			}
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged SETs lost after kill -9 and -w", lost, len(acked))
+	}
+	// The restarted daemon answers lookups of what it reloaded.
+	c, err := rpc.Dial("tcp", "127.0.0.1:111", rpc.ClientOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, r := range acked[:min(len(acked), 50)] {
+		prot := uint32(pmap.IPProtoTCP)
+		if r.netid == "udp" {
+			prot = pmap.IPProtoUDP
+		}
+		m := pmap.Mapping{Prog: r.prog, Vers: 1, Prot: prot}
+		res, err := c.Call(context.Background(), pmap.Prog, pmap.Vers2, uint32(pmap.PmapProcGetPort), nil, m.AppendXDR(nil))
+		if dec := xdr.NewDecoder(res); err != nil || dec.Uint32() != r.port {
+			t.Errorf("after restart: GETPORT %#x = %x, %v; want %d", r.prog, res, err, r.port)
+		}
+	}
+	t.Logf("after restart: %d registrations (%d acknowledged, %d more were in flight)", len(got), len(acked), len(got)-len(acked))
+	stopOK(t, d2, syscall.SIGTERM)
+}
+
 // corruptXDR is not an rpcblist for anyone: "this" is a non-zero bool (the
 // C decoder's TRUE), then the netid's length "n XD" exceeds every limit.
 const corruptXDR = "this is not an XDR rpcblist\n"
