@@ -132,4 +132,43 @@ func persistenceFailure(t *testing.T, dir string) {
 		t.Errorf("after freeing space: %d entries, %v; want %d", len(es), err, len(model))
 	}
 	must(s.Close())
+
+	// Read-only while running: a remount is refused (EBUSY) while the
+	// journal is open for writing, but a read-only bind mount of the same
+	// directory gives every new file EROFS while the open journal still
+	// takes appends. The compaction that then fails is returned, and Err
+	// stays set (Retry keeps trying) until one succeeds.
+	sub := filepath.Join(dir, "ro")
+	must(os.Mkdir(sub, 0o755))
+	s = started(t, sub, Options{CompactFloor: 8})
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT|unix.MS_RDONLY, "size=256k"); !errors.Is(err, syscall.EBUSY) {
+		t.Errorf("remount read-only with the journal open: %v, want EBUSY", err)
+	}
+	must(unix.Mount(sub, sub, "", unix.MS_BIND, ""))
+	must(unix.Mount("", sub, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""))
+	// Churn (SET then UNSET) grows the journal past twice the table.
+	var cerr error
+	for i := 0; i < 100 && cerr == nil; i++ {
+		e := ent(600000+uint32(i), 1, "udp", "0.0.0.0.1.2", "superuser")
+		if cerr = s.Append(OpSet, e); cerr == nil {
+			cerr = s.Append(OpUnset, e)
+		}
+	}
+	if !errors.Is(cerr, syscall.EROFS) || !strings.Contains(cerr.Error(), sub) {
+		t.Errorf("append whose compaction meets a read-only directory: %v, want EROFS naming %s", cerr, sub)
+	}
+	must(s.Append(OpSet, entA)) // durable in the open journal, no compaction due
+	model = []Entry{entA}
+	if !errors.Is(s.Err(), syscall.EROFS) {
+		t.Errorf("Err() after a durable append with the compaction still failing: %v", s.Err())
+	}
+	must(unix.Unmount(sub, 0)) // the read-only bind: writable again
+	must(s.Retry())
+	if s.Err() != nil {
+		t.Errorf("Err() after Retry: %v", s.Err())
+	}
+	if es, err := recoverDir(t, sub); err != nil || !reflect.DeepEqual(es, model) {
+		t.Errorf("after a read-only spell: %d entries, %v; want %d", len(es), err, len(model))
+	}
+	must(s.Close())
 }

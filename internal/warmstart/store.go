@@ -288,7 +288,9 @@ func (s *Store) setJournal(f *os.File, off int64, records int) {
 // write and one fdatasync). The registry calls it under its write lock,
 // before acknowledging the change. On error the change is still kept in the
 // Store's view and the next call retries by compacting; the caller keeps
-// serving.
+// serving. A compaction that fails after the record was made durable (the
+// directory turned read-only while the journal stayed open, say) is
+// returned too, and Err reports it until a compaction succeeds.
 func (s *Store) Append(op Op, e Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -321,12 +323,17 @@ func (s *Store) Append(op Op, e Entry) error {
 	}
 	s.off += int64(len(s.buf))
 	s.records++
-	s.err = nil
+	if s.compactAt == 0 {
+		s.err = nil
+	}
 	if s.records > max(2*s.set.len(), s.opts.CompactFloor, s.compactAt) {
 		if err := s.compactLocked(); err != nil {
-			// This record is durable; retry the compaction later.
+			// This record is durable, but the C-format files are stale
+			// and the journal grows: report it (Err stays set until a
+			// compaction succeeds, so Retry keeps trying) and try again
+			// CompactFloor records later.
 			s.compactAt = s.records + s.opts.CompactFloor
-			s.logf("%v", err)
+			return err
 		}
 	}
 	return nil
