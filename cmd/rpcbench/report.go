@@ -65,7 +65,7 @@ func report(in io.Reader, out io.Writer) error {
 	}
 	var rows []row
 	add := func(name string, o, r float64, unit, target string, met bool) {
-		rows = append(rows, row{name, fmt.Sprintf("%.4g %s", o, unit), fmt.Sprintf("%.4g %s", r, unit), target, met})
+		rows = append(rows, row{name, num(o) + " " + unit, num(r) + " " + unit, target, met})
 	}
 	throughput := func(name, label string, min float64) {
 		o, r := med("ours", label, "calls/s"), med("reference", label, "calls/s")
@@ -114,4 +114,13 @@ func report(in io.Reader, out io.Writer) error {
 			c, med("responder", "getport-tcp", "calls/s"), med("responder", "tcpconn", "calls/s"))
 	}
 	return nil
+}
+
+// num prints a figure without exponent: whole numbers from 100 up, three
+// significant digits below.
+func num(x float64) string {
+	if x >= 100 || x <= -100 {
+		return strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(x, 'g', 3, 64)
 }
