@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,18 +52,26 @@ type Store struct {
 	dir  string
 	opts Options
 
-	mu        sync.Mutex
-	set       *entrySet
-	started   bool     // set holds the full table
-	f         *os.File // journal, open read-write; nil when none
-	off       int64    // end of the last durable record
-	records   int      // records in the journal
-	compactAt int      // after a failed compaction, wait for this many records
-	journalOK bool     // base files + journal == set
-	closed    bool
-	err       error // last persistence failure, nil when healthy
-	buf       []byte
+	mu          sync.Mutex
+	set         *entrySet
+	started     bool     // set holds the full table
+	f           *os.File // journal, open read-write; nil when none
+	off         int64    // end of the last durable record
+	records     int      // records in the journal
+	compactAt   int      // after a failed compaction, wait for this many records
+	journalOK   bool     // base files + journal == set
+	closed      bool
+	err         error     // last persistence failure, nil when healthy
+	lastTry     time.Time // when Append last tried to heal by compacting
+	compactions int       // full writes of the table, for tests
+	buf         []byte
 }
+
+// RetryBackoff is how often Append, while the journal is broken, tries to
+// heal it by writing the whole table. Between tries an Append costs O(1):
+// the change is kept in memory and reported, not rewritten with the table
+// (which made 10,000 SETs on a read-only directory quadratic).
+const RetryBackoff = time.Second
 
 // Open prepares a Store for dir (Debian: DefaultDir), creating it with mode
 // 0770 if missing. Disk problems are reported by the later calls, not here.
@@ -287,7 +296,8 @@ func (s *Store) setJournal(f *os.File, off int64, records int) {
 // Append records one accepted change and returns once it is durable (one
 // write and one fdatasync). The registry calls it under its write lock,
 // before acknowledging the change. On error the change is still kept in the
-// Store's view and the next call retries by compacting; the caller keeps
+// Store's view and a later call (at most once per RetryBackoff) or Retry
+// heals it by compacting; the caller keeps
 // serving. A compaction that fails after the record was made durable (the
 // directory turned read-only while the journal stayed open, say) is
 // returned too, and Err reports it until a compaction succeeds.
@@ -306,8 +316,14 @@ func (s *Store) Append(op Op, e Entry) error {
 	}
 	if !s.journalOK {
 		// The journal is behind the table (an earlier write failed):
-		// writing the whole table makes everything durable at once.
-		return s.compactLocked()
+		// writing the whole table makes everything durable at once, tried
+		// at most once per RetryBackoff (Retry, on the daemon's timer,
+		// tries too).
+		if now := time.Now(); s.err == nil || now.Sub(s.lastTry) >= RetryBackoff {
+			s.lastTry = now
+			return s.compactLocked()
+		}
+		return s.err
 	}
 	s.buf = appendRecord(s.buf[:0], op, &e)
 	// WriteAt at the end of the last good record: a failed, partial write
@@ -354,6 +370,7 @@ func (s *Store) Compact(snapshot []Entry) error {
 }
 
 func (s *Store) compactLocked() error {
+	s.compactions++
 	es := s.set.entries()
 	rb := AppendRPCBList(nil, es)
 	if err := writeAtomic(s.path(RPCBFile), rb, s.owner()); err != nil {
