@@ -53,13 +53,16 @@ fmt: ## gofmt the tree
 vet: ## go vet ./...
 	$(GO) vet ./...
 
-run: build ## run the daemon in the foreground (sudo ./bin/rpcbind -f -w); refuses if port 111 is taken
+run: build ## set up user _rpc and /run/rpcbind if missing, then run the daemon in the foreground (-f -w); refuses if port 111 is taken
 	@if [ -n "$$(ss -Hlntu 'sport = :111')" ]; then \
 		echo "make run: port 111 is already in use:" >&2; \
 		ss -lntup 'sport = :111' >&2; \
 		echo "stop the system rpcbind first (systemctl stop rpcbind.socket rpcbind.service)" >&2; \
 		exit 1; \
 	fi
+	@# Debian's rpcbind package creates _rpc (gid nogroup) and /run/rpcbind; do the same when it is absent.
+	@id _rpc >/dev/null 2>&1 || $(SUDO) useradd --system --no-create-home --home-dir /run/rpcbind --shell /usr/sbin/nologin --gid nogroup _rpc
+	@$(SUDO) install -d -m 0755 -o _rpc -g root /run/rpcbind
 	$(SUDO) ./$(BIN)/rpcbind -f -w
 
 install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pages into $(DESTDIR)$(PREFIX) (Debian's paths)
