@@ -159,6 +159,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		fwd = forward.New(forward.Config{
 			Err:   func(err error) { log.Debug("forward: " + err.Error()) },
 			Allow: d.allowRelay,
+			Reply: relayFrom(socks),
 		})
 		defer fwd.Close()
 	}
