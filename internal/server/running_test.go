@@ -22,34 +22,36 @@ func TestRunningNoLoops(t *testing.T) {
 // then a datagram and a connection are served. The test blocks on the
 // channel (no timer): a loop that never runs hangs it until -timeout.
 func TestRunningWaitsForEveryLoop(t *testing.T) {
-	s, _ := newServer(t, Options{UDPReaders: 3})
-	u4 := startUDP(t, s, "udp", "127.0.0.1:0")
-	u6 := startUDP(t, s, "udp6", "[::1]:0")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start(&Socket{Netid: "tcp", Addr: ln.Addr().String(), Listener: ln})
-	<-s.Running()
-	s.mu.Lock()
-	starting := s.starting
-	s.mu.Unlock()
-	if starting != 0 {
-		t.Errorf("Running closed with %d loops still starting", starting)
-	}
-	for _, to := range []netip.AddrPort{u4, u6} {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: to.Addr().AsSlice()})
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine, UDPReaders: 3})
+		u4 := startUDP(t, s, "udp", "127.0.0.1:0")
+		u6 := startUDP(t, s, "udp6", "[::1]:0")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := udpExchange(t, c, to, []byte("ping")); !strings.HasSuffix(got, "|ping") {
-			t.Errorf("%v: reply %q", to, got)
+		s.Start(&Socket{Netid: "tcp", Addr: ln.Addr().String(), Listener: ln})
+		<-s.Running()
+		s.mu.Lock()
+		starting := s.starting
+		s.mu.Unlock()
+		if starting != 0 {
+			t.Errorf("Running closed with %d loops still starting", starting)
+		}
+		for _, to := range []netip.AddrPort{u4, u6} {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: to.Addr().AsSlice()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := udpExchange(t, c, to, []byte("ping")); !strings.HasSuffix(got, "|ping") {
+				t.Errorf("%v: reply %q", to, got)
+			}
+			c.Close()
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
 		}
 		c.Close()
-	}
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
+	})
 }

@@ -79,7 +79,20 @@ type Options struct {
 	RecordTimeout time.Duration
 	WriteTimeout  time.Duration
 	ReapIdle      time.Duration
+	// StreamEngine serves TCP and AF_UNIX connections: EngineGoroutine
+	// (a goroutine per connection) or EngineEpoll (StreamLoops event
+	// loops); "" is DefaultStreamEngine.
+	StreamEngine string
+	StreamLoops  int // event loops of EngineEpoll; 0: GOMAXPROCS
 }
+
+// Stream engines (Options.StreamEngine).
+const (
+	EngineGoroutine = "goroutine"
+	EngineEpoll     = "epoll"
+	// DefaultStreamEngine is the engine of Options{}.
+	DefaultStreamEngine = EngineGoroutine
+)
 
 // Stats counts outcomes; read them with the atomic Load methods.
 type Stats struct {
@@ -106,7 +119,8 @@ type Server struct {
 	wg      sync.WaitGroup
 
 	mu        sync.Mutex
-	conns     map[*conn]struct{}
+	conns     map[streamConn]struct{}
+	loops     []*eloop // EngineEpoll, started with the first stream socket
 	listeners []net.Listener
 	packets   []*net.UDPConn
 	starting  int           // serving loops started and not yet running
@@ -143,7 +157,13 @@ func New(h Handler, opt Options) *Server {
 	if opt.WriteTimeout <= 0 {
 		opt.WriteTimeout = DefaultWriteTimeout
 	}
-	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[*conn]struct{})}
+	if opt.StreamEngine == "" {
+		opt.StreamEngine = DefaultStreamEngine
+	}
+	if opt.StreamLoops <= 0 {
+		opt.StreamLoops = runtime.GOMAXPROCS(0)
+	}
+	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]struct{})}
 }
 
 // Start serves sock in the background until Shutdown. The Server owns the
@@ -215,7 +235,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		p.SetReadDeadline(past)
 	}
 	for c := range s.conns {
-		c.nc.SetReadDeadline(past)
+		c.wake()
+	}
+	for _, l := range s.loops {
+		l.wake()
 	}
 	s.mu.Unlock()
 
@@ -228,7 +251,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.kill()
 		}
 		for _, p := range s.packets {
 			p.Close()

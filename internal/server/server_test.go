@@ -237,156 +237,174 @@ func dial(t testing.TB, network, addr string) net.Conn {
 }
 
 func TestTCPPipelinedAndCaller(t *testing.T) {
-	s, _ := newServer(t, Options{})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	var all []byte
-	for _, m := range []string{"one", "silent", "two", "three"} {
-		all = append(all, record(m)...)
-	}
-	if _, err := c.Write(all); err != nil { // one write: the requests are pipelined
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("tcp|%s|%s|-1|", c.LocalAddr(), c.RemoteAddr())
-	for _, m := range []string{"one", "two", "three"} {
-		if got := readRecord(t, c); got != prefix+m {
-			t.Errorf("got %q, want %q", got, prefix+m)
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		var all []byte
+		for _, m := range []string{"one", "silent", "two", "three"} {
+			all = append(all, record(m)...)
 		}
-	}
+		if _, err := c.Write(all); err != nil { // one write: the requests are pipelined
+			t.Fatal(err)
+		}
+		prefix := fmt.Sprintf("tcp|%s|%s|-1|", c.LocalAddr(), c.RemoteAddr())
+		for _, m := range []string{"one", "two", "three"} {
+			if got := readRecord(t, c); got != prefix+m {
+				t.Errorf("got %q, want %q", got, prefix+m)
+			}
+		}
+	})
 }
 
 // RFC 5531 §11 records of several fragments are reassembled (the reference
 // answers GARBAGE_ARGS or resets: spec §7 "should improve").
 func TestStreamMultiFragment(t *testing.T) {
-	s, _ := newServer(t, Options{})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	var b []byte
-	b = binary.BigEndian.AppendUint32(b, 3) // not last, 3 bytes
-	b = append(b, "abc"...)
-	b = binary.BigEndian.AppendUint32(b, 2)
-	b = append(b, "de"...)
-	b = binary.BigEndian.AppendUint32(b, 1<<31|1) // last, 1 byte
-	b = append(b, "f"...)
-	c.Write(b)
-	if got := readRecord(t, c); !strings.HasSuffix(got, "|-1|abcdef") {
-		t.Errorf("got %q", got)
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		var b []byte
+		b = binary.BigEndian.AppendUint32(b, 3) // not last, 3 bytes
+		b = append(b, "abc"...)
+		b = binary.BigEndian.AppendUint32(b, 2)
+		b = append(b, "de"...)
+		b = binary.BigEndian.AppendUint32(b, 1<<31|1) // last, 1 byte
+		b = append(b, "f"...)
+		c.Write(b)
+		if got := readRecord(t, c); !strings.HasSuffix(got, "|-1|abcdef") {
+			t.Errorf("got %q", got)
+		}
+	})
 }
 
 func TestStreamRecordTooLargeCloses(t *testing.T) {
-	s, _ := newServer(t, Options{})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
 
-	c := dial(t, "tcp", addr)
-	c.Write(record(strings.Repeat("x", DefaultMaxRecord))) // exactly the cap: served
-	if got := readRecord(t, c); len(got) < DefaultMaxRecord {
-		t.Fatalf("record of exactly %d bytes not served", DefaultMaxRecord)
-	}
-	// Two fragments whose running total passes the cap.
-	var b []byte
-	b = binary.BigEndian.AppendUint32(b, 5000)
-	b = append(b, make([]byte, 5000)...)
-	b = binary.BigEndian.AppendUint32(b, 1<<31|4001)
-	c.Write(b)
-	expectClosed(t, c)
-	if n := s.Stat.TooLarge.Load(); n != 1 {
-		t.Errorf("too large = %d, want 1", n)
-	}
+		c := dial(t, "tcp", addr)
+		c.Write(record(strings.Repeat("x", DefaultMaxRecord))) // exactly the cap: served
+		if got := readRecord(t, c); len(got) < DefaultMaxRecord {
+			t.Fatalf("record of exactly %d bytes not served", DefaultMaxRecord)
+		}
+		// Two fragments whose running total passes the cap.
+		var b []byte
+		b = binary.BigEndian.AppendUint32(b, 5000)
+		b = append(b, make([]byte, 5000)...)
+		b = binary.BigEndian.AppendUint32(b, 1<<31|4001)
+		c.Write(b)
+		expectClosed(t, c)
+		if n := s.Stat.TooLarge.Load(); n != 1 {
+			t.Errorf("too large = %d, want 1", n)
+		}
+	})
 }
 
 func TestStreamPanicClosesConnection(t *testing.T) {
-	s, _ := newServer(t, Options{})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	c.Write(record("panic"))
-	expectClosed(t, c)
-	c2 := dial(t, "tcp", addr)
-	c2.Write(record("still"))
-	if got := readRecord(t, c2); !strings.HasSuffix(got, "|still") {
-		t.Errorf("got %q", got)
-	}
-	if n := s.Stat.Panics.Load(); n != 1 {
-		t.Errorf("panics = %d", n)
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		c.Write(record("panic"))
+		expectClosed(t, c)
+		c2 := dial(t, "tcp", addr)
+		c2.Write(record("still"))
+		if got := readRecord(t, c2); !strings.HasSuffix(got, "|still") {
+			t.Errorf("got %q", got)
+		}
+		if n := s.Stat.Panics.Load(); n != 1 {
+			t.Errorf("panics = %d", n)
+		}
+	})
 }
 
 func TestStreamIdleTimeout(t *testing.T) {
-	s, _ := newServer(t, Options{IdleTimeout: 20 * time.Millisecond})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	c.Write(record("a"))
-	readRecord(t, c)
-	expectClosed(t, c) // nothing more sent: the server hangs up
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine, IdleTimeout: 20 * time.Millisecond})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		c.Write(record("a"))
+		readRecord(t, c)
+		expectClosed(t, c) // nothing more sent: the server hangs up
+	})
 }
 
 // A record that starts but never ends is cut after RecordTimeout, although
 // the idle timeout is long (slow-loris).
 func TestStreamPartialRecordTimeout(t *testing.T) {
-	s, _ := newServer(t, Options{RecordTimeout: 20 * time.Millisecond})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	c.Write([]byte{0x80, 0, 0, 10, 'a'})
-	expectClosed(t, c)
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine, RecordTimeout: 20 * time.Millisecond})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		c.Write([]byte{0x80, 0, 0, 10, 'a'})
+		expectClosed(t, c)
+	})
 }
 
 // At MaxConns the least recently active connection makes room.
 func TestStreamConnCapEvictsLeastActive(t *testing.T) {
-	const max = 5
-	s, _ := newServer(t, Options{MaxConns: max})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	var cs []net.Conn
-	for i := range max {
-		c := dial(t, "tcp", addr)
-		c.Write(record(fmt.Sprint(i)))
-		readRecord(t, c) // served, so registered, in order of activity
-		cs = append(cs, c)
-	}
-	extra := dial(t, "tcp", addr)
-	extra.Write(record("extra"))
-	readRecord(t, extra)
-	expectClosed(t, cs[0])
-	for i, c := range cs[1:] {
-		c.Write(record("again"))
-		if got := readRecord(t, c); !strings.HasSuffix(got, "|again") {
-			t.Errorf("conn %d: %q", i+1, got)
+	eachEngine(t, func(t *testing.T, engine string) {
+		const max = 5
+		s, _ := newServer(t, Options{StreamEngine: engine, MaxConns: max})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		var cs []net.Conn
+		for i := range max {
+			c := dial(t, "tcp", addr)
+			c.Write(record(fmt.Sprint(i)))
+			readRecord(t, c) // served, so registered, in order of activity
+			cs = append(cs, c)
 		}
-	}
-	if n := s.Conns(); n != max {
-		t.Errorf("open connections = %d, want %d", n, max)
-	}
+		extra := dial(t, "tcp", addr)
+		extra.Write(record("extra"))
+		readRecord(t, extra)
+		expectClosed(t, cs[0])
+		for i, c := range cs[1:] {
+			c.Write(record("again"))
+			if got := readRecord(t, c); !strings.HasSuffix(got, "|again") {
+				t.Errorf("conn %d: %q", i+1, got)
+			}
+		}
+		if n := s.Conns(); n != max {
+			t.Errorf("open connections = %d, want %d", n, max)
+		}
+	})
 }
 
 // At 4/5 of MaxConns, connections idle longer than ReapIdle are closed.
 func TestStreamReapIdleUnderPressure(t *testing.T) {
-	s, _ := newServer(t, Options{MaxConns: 5, ReapIdle: time.Nanosecond})
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	var cs []net.Conn
-	for i := range 4 {
-		c := dial(t, "tcp", addr)
-		c.Write(record(fmt.Sprint(i)))
-		readRecord(t, c)
-		cs = append(cs, c)
-	}
-	dial(t, "tcp", addr).Write(record("new")) // the 5th: the 4 idle ones go
-	for _, c := range cs {
-		expectClosed(t, c)
-	}
-	if n := s.Stat.Reaped.Load(); n != 4 {
-		t.Errorf("reaped = %d, want 4", n)
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine, MaxConns: 5, ReapIdle: time.Nanosecond})
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		var cs []net.Conn
+		for i := range 4 {
+			c := dial(t, "tcp", addr)
+			c.Write(record(fmt.Sprint(i)))
+			readRecord(t, c)
+			cs = append(cs, c)
+		}
+		dial(t, "tcp", addr).Write(record("new")) // the 5th: the 4 idle ones go
+		for _, c := range cs {
+			expectClosed(t, c)
+		}
+		if n := s.Stat.Reaped.Load(); n != 4 {
+			t.Errorf("reaped = %d, want 4", n)
+		}
+	})
 }
 
 func TestUnixPeerCredRoot(t *testing.T) {
-	s, _ := newServer(t, Options{})
-	path := filepath.Join(t.TempDir(), "s.sock")
-	startStream(t, s, "local", path)
-	c := dial(t, "unix", path)
-	c.Write(record("hi"))
-	want := fmt.Sprintf("local|%s|%s|%d|hi", netip.AddrPort{}, netip.AddrPort{}, os.Getuid())
-	if got := readRecord(t, c); got != want {
-		t.Errorf("got %q want %q", got, want)
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		path := filepath.Join(t.TempDir(), "s.sock")
+		startStream(t, s, "local", path)
+		c := dial(t, "unix", path)
+		c.Write(record("hi"))
+		want := fmt.Sprintf("local|%s|%s|%d|hi", netip.AddrPort{}, netip.AddrPort{}, os.Getuid())
+		if got := readRecord(t, c); got != want {
+			t.Errorf("got %q want %q", got, want)
+		}
+	})
 }
 
 const envPeerClient = "SERVER_TEST_PEERCRED_CLIENT"
@@ -411,65 +429,69 @@ func TestMain(m *testing.M) {
 
 // A client running as uid 65534 is seen with that uid (SO_PEERCRED).
 func TestUnixPeerCredOtherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A copy of the test binary that uid 65534 can execute.
-	bin := filepath.Join(dir, "client")
-	data, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "s.sock")
-	s, _ := newServer(t, Options{})
-	startStream(t, s, "local", path)
+	eachEngine(t, func(t *testing.T, engine string) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to run a client as another uid")
+		}
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		os.Chmod(filepath.Dir(dir), 0o755)
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A copy of the test binary that uid 65534 can execute.
+		bin := filepath.Join(dir, "client")
+		data, err := os.ReadFile(self)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "s.sock")
+		s, _ := newServer(t, Options{StreamEngine: engine})
+		startStream(t, s, "local", path)
 
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), envPeerClient+"="+path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("client: %v %s", err, out)
-	}
-	if want := fmt.Sprintf("local|%s|%s|65534|who", netip.AddrPort{}, netip.AddrPort{}); string(out) != want {
-		t.Errorf("got %q want %q", out, want)
-	}
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), envPeerClient+"="+path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("client: %v %s", err, out)
+		}
+		if want := fmt.Sprintf("local|%s|%s|65534|who", netip.AddrPort{}, netip.AddrPort{}); string(out) != want {
+			t.Errorf("got %q want %q", out, want)
+		}
+	})
 }
 
 // Shutdown unblocks idle readers (UDP and streams) and returns once every
 // goroutine has ended.
 func TestShutdown(t *testing.T) {
-	h := &echo{}
-	s := New(h, Options{Log: quietLog()})
-	to := startUDP(t, s, "udp", "127.0.0.1:0")
-	addr := startStream(t, s, "tcp", "127.0.0.1:0")
-	c := dial(t, "tcp", addr)
-	c.Write(record("a"))
-	readRecord(t, c)
-	u, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer u.Close()
-	udpExchange(t, u, to, []byte("x"))
+	eachEngine(t, func(t *testing.T, engine string) {
+		h := &echo{}
+		s := New(h, Options{StreamEngine: engine, Log: quietLog()})
+		to := startUDP(t, s, "udp", "127.0.0.1:0")
+		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		c := dial(t, "tcp", addr)
+		c.Write(record("a"))
+		readRecord(t, c)
+		u, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		defer u.Close()
+		udpExchange(t, u, to, []byte("x"))
 
-	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
-	defer cancel()
-	if err := s.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	expectClosed(t, c)
-	if n := s.Conns(); n != 0 {
-		t.Errorf("%d connections left", n)
-	}
-	if _, err := net.DialTimeout("tcp", addr, ioTimeout); err == nil {
-		t.Error("listener still accepting after Shutdown")
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		expectClosed(t, c)
+		if n := s.Conns(); n != 0 {
+			t.Errorf("%d connections left", n)
+		}
+		if _, err := net.DialTimeout("tcp", addr, ioTimeout); err == nil {
+			t.Error("listener still accepting after Shutdown")
+		}
+	})
 }

@@ -17,6 +17,14 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/rpc"
 )
 
+// streamConn is an open stream connection of either engine, as the
+// Server's accounting (cap, reaping, shutdown) sees it.
+type streamConn interface {
+	active() int64 // unix nanoseconds of accept or the last reply
+	wake()         // shutdown: stop waiting for the next request
+	kill()         // close it now (reaped, or shutdown out of time)
+}
+
 // conn is one stream connection, served by one goroutine: requests are read,
 // handled and answered in order, so pipelined calls get ordered replies.
 type conn struct {
@@ -47,10 +55,18 @@ type conn struct {
 // straight into the RecordReader's buffer.
 const streamReadBuf = 1024
 
+func (c *conn) active() int64 { return c.lastActive.Load() }
+func (c *conn) wake()         { c.nc.SetReadDeadline(time.Unix(1, 0)) }
+func (c *conn) kill()         { c.nc.Close() }
+
 func (s *Server) startStream(sock *Socket) {
 	s.mu.Lock()
 	s.listeners = append(s.listeners, sock.Listener)
+	startLoops := s.opt.StreamEngine == EngineEpoll && s.loops == nil
 	s.mu.Unlock()
+	if startLoops {
+		s.startLoops()
+	}
 	s.loopStarting()
 	go s.acceptLoop(sock)
 }
@@ -76,13 +92,18 @@ func (s *Server) acceptLoop(sock *Socket) {
 		}
 		backoff = 0
 		s.Stat.Accepted.Add(1)
-		c := newConn(s, nc, sock.Netid)
+		caller := access.Caller{Netid: sock.Netid, UID: -1}
 		if sock.Netid == "local" {
-			c.caller.UID, c.caller.PID = peerCred(nc)
+			caller.UID, caller.PID = peerCred(nc)
 		} else {
-			c.caller.Addr = addrPort(nc.RemoteAddr())
-			c.caller.Dst = addrPort(nc.LocalAddr())
+			caller.Addr = addrPort(nc.RemoteAddr())
+			caller.Dst = addrPort(nc.LocalAddr())
 		}
+		if s.loops != nil && s.handOff(nc, &caller) {
+			continue
+		}
+		c := newConn(s, nc, sock.Netid)
+		c.caller = caller
 		c.lastActive.Store(time.Now().UnixNano())
 		if !s.addConn(c) {
 			nc.Close()
@@ -115,7 +136,7 @@ func addrPort(a net.Addr) netip.AddrPort {
 // idle for ReapIdle go; at MaxConns the least recently active one goes
 // (libtirpc's policy, so that a flood of idle connections cannot lock
 // clients out).
-func (s *Server) addConn(c *conn) bool {
+func (s *Server) addConn(c streamConn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
@@ -141,16 +162,16 @@ func (s *Server) reap(now time.Time, force bool) {
 // the count is right at once.
 func (s *Server) reapLocked(now time.Time, force bool) {
 	limit := now.Add(-s.opt.ReapIdle).UnixNano()
-	var oldest *conn
+	var oldest streamConn
 	reaped := false
 	for c := range s.conns {
-		la := c.lastActive.Load()
+		la := c.active()
 		if la < limit {
 			s.dropLocked(c)
 			reaped = true
 			continue
 		}
-		if oldest == nil || la < oldest.lastActive.Load() {
+		if oldest == nil || la < oldest.active() {
 			oldest = c
 		}
 	}
@@ -159,13 +180,13 @@ func (s *Server) reapLocked(now time.Time, force bool) {
 	}
 }
 
-func (s *Server) dropLocked(c *conn) {
+func (s *Server) dropLocked(c streamConn) {
 	s.Stat.Reaped.Add(1)
 	delete(s.conns, c)
-	c.nc.Close()
+	c.kill()
 }
 
-func (s *Server) removeConn(c *conn) {
+func (s *Server) removeConn(c streamConn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

@@ -1,0 +1,631 @@
+package server
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/openrpcbind/rpcbind/internal/access"
+	"github.com/openrpcbind/rpcbind/internal/rpc"
+)
+
+// EngineEpoll: a few event loops serve every stream connection, the
+// structure of a C poll loop. Each loop is a goroutine locked to its thread
+// with its own epoll set (level-triggered); connections are assigned round
+// robin by the accept loops, which still Accept through the listener (so
+// wrappers such as the per-source cap and SO_PEERCRED keep working) and
+// then hand over a duplicate of the descriptor, closing the original so the
+// runtime's poller forgets it. A call costs one epoll_wait share, one read
+// and one writev, with no goroutine wake-up.
+//
+// Semantics are the goroutine engine's: records reassembled from fragments
+// (running total capped at MaxRecord, at most rpc.MaxFragments, empty
+// records refused), pipelined calls answered in order, a handler panic
+// closes the connection, replies written with one non-blocking writev. A
+// reply the socket does not take at once is kept (the shared tail by
+// reference) and written on EPOLLOUT; until it is, the connection is not
+// read (back-pressure) and the unprocessed input waits in the connection.
+// Timeouts are checked by a sweep every loopTick instead of per-call
+// deadlines, so they fire up to one tick late.
+
+const (
+	// loopReadBuf is each loop's read buffer: one read takes every
+	// pipelined call that has arrived; a record left incomplete is copied
+	// into its connection.
+	loopReadBuf = 16 << 10
+	// loopEvents is the epoll_wait batch.
+	loopEvents = 128
+	// maxLoopTick bounds the sweep interval; shorter timeouts sweep at a
+	// quarter of the shortest.
+	maxLoopTick = 250 * time.Millisecond
+)
+
+// eloop is one event loop. Fields below mu are shared with the accept
+// loops and Shutdown; the rest belong to the loop's goroutine.
+type eloop struct {
+	s    *Server
+	epfd int
+	efd  int // eventfd: new connections, kills, shutdown
+	tick time.Duration
+
+	mu     sync.Mutex
+	adds   []*econn
+	kills  []*econn
+	exited bool
+
+	fds    []*econn // by descriptor
+	n      int      // open connections
+	seq    uint32   // tags epoll events, so a reused descriptor's stale event is ignored
+	events []unix.EpollEvent
+	rbuf   []byte
+	out    []byte
+	iov    [2]unix.Iovec
+	mono   time.Duration // loop clock (monotonic), read once per wake-up
+	wall   int64         // unix nanoseconds of the same instant
+	base   time.Time
+	sweep  time.Duration // next sweep on the loop clock
+}
+
+// econn is one connection of an event loop.
+type econn struct {
+	l          *eloop
+	fd         int
+	seq        uint32
+	closer     io.Closer // nil, or the accepted wrapper to Close last (a per-source slot)
+	caller     access.Caller
+	lastActive atomic.Int64
+	closed     bool // owned by the loop, as are the fields below
+	doomed     bool // killed before the loop registered it
+
+	since    time.Duration // loop clock: idle since, record started, or write started
+	inRecord bool          // bytes of a record have arrived
+	inFrag   bool          // a fragment's mark has been read
+	last     bool          // the current fragment is the last
+	frag     int           // bytes the current fragment still owes
+	frags    int           // fragments of the current record
+	hdr      [4]byte       // a mark split across reads
+	nhdr     int
+	rec      []byte // the record so far, when it spans reads or fragments
+	stash    []byte // input not yet processed while a reply waits
+	wout     []byte // the part of a reply the socket has not taken
+	wtail    []byte // the part of its shared tail not taken
+}
+
+func (c *econn) active() int64 { return c.lastActive.Load() }
+func (c *econn) wake()         {} // the loops are woken once by Shutdown
+func (c *econn) kill()         { c.l.kill(c) }
+
+func (c *econn) writing() bool { return len(c.wout)+len(c.wtail) > 0 }
+
+// startLoops starts StreamLoops event loops. Called once, before the first
+// accept loop of EngineEpoll starts.
+func (s *Server) startLoops() {
+	tick := min(s.opt.IdleTimeout, s.opt.RecordTimeout, s.opt.WriteTimeout) / 4
+	tick = max(min(tick, maxLoopTick), time.Millisecond)
+	var loops []*eloop
+	for range s.opt.StreamLoops {
+		l, err := newLoop(s, tick)
+		if err != nil {
+			// Without loops, connections get goroutines.
+			s.log.Error("server: event loop", "err", err)
+			for _, l := range loops {
+				unix.Close(l.epfd)
+				unix.Close(l.efd)
+			}
+			return
+		}
+		loops = append(loops, l)
+	}
+	s.mu.Lock()
+	s.loops = loops
+	s.mu.Unlock()
+	for _, l := range loops {
+		s.loopStarting()
+		go l.run()
+	}
+}
+
+func newLoop(s *Server, tick time.Duration) (*eloop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(efd)
+		return nil, err
+	}
+	return &eloop{
+		s: s, epfd: epfd, efd: efd, tick: tick,
+		events: make([]unix.EpollEvent, loopEvents),
+		rbuf:   make([]byte, loopReadBuf),
+		out:    make([]byte, 0, 1024),
+		base:   time.Now(),
+	}, nil
+}
+
+var rrLoop atomic.Uint32
+
+// handOff gives an accepted connection to an event loop. It returns false
+// when nc cannot be detached (a wrapper that hides its socket): a goroutine
+// serves it then.
+func (s *Server) handOff(nc net.Conn, caller *access.Caller) bool {
+	fd, closer, ok := detach(nc)
+	if !ok {
+		return false
+	}
+	l := s.loops[int(rrLoop.Add(1))%len(s.loops)]
+	c := &econn{l: l, fd: fd, closer: closer, caller: *caller}
+	c.lastActive.Store(time.Now().UnixNano())
+	if !s.addConn(c) {
+		c.closeFD()
+		return true
+	}
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		c.closeFD()
+		s.removeConn(c)
+		s.wg.Done()
+		return true
+	}
+	l.adds = append(l.adds, c)
+	l.mu.Unlock()
+	l.signal()
+	return true
+}
+
+// detach takes nc's socket for an event loop: a duplicate descriptor, and
+// nc's own closed so that the runtime's poller stops watching it. A wrapper
+// exposing NetConn (the per-source cap) is returned as closer, to be
+// closed when the loop closes the connection.
+func detach(nc net.Conn) (fd int, closer io.Closer, ok bool) {
+	inner := nc
+	if w, is := nc.(interface{ NetConn() net.Conn }); is {
+		inner = w.NetConn()
+	}
+	var sc syscall.Conn
+	switch t := inner.(type) {
+	case *net.TCPConn:
+		sc = t
+	case *net.UnixConn:
+		sc = t
+	default:
+		return -1, nil, false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, nil, false
+	}
+	fd = -1
+	rc.Control(func(f uintptr) {
+		// O_NONBLOCK belongs to the open file, so the duplicate keeps it.
+		fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
+	})
+	if err != nil || fd < 0 {
+		return -1, nil, false
+	}
+	inner.Close()
+	if inner != nc {
+		closer = nc
+	}
+	return fd, closer, true
+}
+
+func (c *econn) closeFD() {
+	unix.Close(c.fd)
+	if c.closer != nil {
+		c.closer.Close()
+	}
+}
+
+// signal wakes the loop. Callers hold no lock or l.mu; never after exit.
+func (l *eloop) signal() {
+	var one = [8]byte{1}
+	unix.Write(l.efd, one[:])
+}
+
+// wake makes the loop look at s.closing (Shutdown, under s.mu).
+func (l *eloop) wake() {
+	l.mu.Lock()
+	if !l.exited {
+		l.signal()
+	}
+	l.mu.Unlock()
+}
+
+// kill asks the loop to close c (reaping, shutdown out of time).
+func (l *eloop) kill(c *econn) {
+	l.mu.Lock()
+	if !l.exited {
+		l.kills = append(l.kills, c)
+		l.signal()
+	}
+	l.mu.Unlock()
+}
+
+func (l *eloop) now() {
+	t := time.Now()
+	l.mono, l.wall = t.Sub(l.base), t.UnixNano()
+}
+
+func (l *eloop) run() {
+	runtime.LockOSThread()
+	s := l.s
+	defer s.wg.Done()
+	s.loopRunning()
+	l.now()
+	l.sweep = l.mono + l.tick
+	for {
+		wait := -1
+		if l.n > 0 {
+			wait = max(int((l.sweep-l.mono+time.Millisecond-1)/time.Millisecond), 0)
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, wait)
+		l.now()
+		if err != nil && err != unix.EINTR {
+			s.Stat.Errors.Add(1)
+			s.log.Error("server: epoll_wait", "err", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		for i := 0; i < n; i++ {
+			ev := &l.events[i]
+			fd := int(ev.Fd)
+			if fd == l.efd {
+				l.control()
+				continue
+			}
+			if fd >= len(l.fds) {
+				continue
+			}
+			c := l.fds[fd]
+			if c == nil || c.seq != uint32(ev.Pad) {
+				continue // closed earlier in this batch
+			}
+			if c.writing() {
+				l.flush(c)
+			} else {
+				l.read(c)
+			}
+		}
+		if l.mono >= l.sweep {
+			l.sweepConns()
+			l.sweep = l.mono + l.tick
+		}
+		if s.closing.Load() && l.shutdown() {
+			return
+		}
+	}
+}
+
+// control takes new connections and kill requests.
+func (l *eloop) control() {
+	var b [8]byte
+	unix.Read(l.efd, b[:])
+	l.mu.Lock()
+	adds, kills := l.adds, l.kills
+	l.adds, l.kills = nil, nil
+	l.mu.Unlock()
+	for _, c := range adds {
+		if c.doomed {
+			l.close(c)
+			continue
+		}
+		l.seq++
+		if l.seq == 0 {
+			l.seq++ // 0 marks a connection not registered
+		}
+		c.seq = l.seq
+		c.since = l.mono
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd), Pad: int32(c.seq)}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
+			l.s.Stat.Errors.Add(1)
+			l.s.log.Error("server: epoll_ctl", "err", err)
+			c.seq = 0
+			l.close(c)
+			continue
+		}
+		for c.fd >= len(l.fds) {
+			l.fds = append(l.fds, nil)
+		}
+		l.fds[c.fd] = c
+		l.n++
+	}
+	for _, c := range kills {
+		if c.seq == 0 { // its add comes with a later wake-up
+			c.doomed = true
+			continue
+		}
+		l.close(c)
+	}
+}
+
+// shutdown closes every connection that is not finishing a reply; once
+// none is left it marks the loop exited, closes its descriptors and
+// returns true.
+func (l *eloop) shutdown() bool {
+	for _, c := range l.fds {
+		if c != nil && !c.writing() {
+			l.close(c)
+		}
+	}
+	if l.n > 0 {
+		return false
+	}
+	l.mu.Lock()
+	l.exited = true
+	adds := l.adds
+	l.adds, l.kills = nil, nil
+	l.mu.Unlock()
+	for _, c := range adds {
+		c.closeFD()
+		l.s.removeConn(c)
+		l.s.wg.Done()
+	}
+	unix.Close(l.epfd)
+	unix.Close(l.efd)
+	return true
+}
+
+// close closes c once; its descriptor may be reused at once.
+func (l *eloop) close(c *econn) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.seq != 0 {
+		l.fds[c.fd] = nil
+		l.n--
+	}
+	c.closeFD()
+	l.s.removeConn(c)
+	l.s.wg.Done()
+}
+
+// sweepConns closes connections past their idle, record or write timeout.
+func (l *eloop) sweepConns() {
+	o := &l.s.opt
+	for _, c := range l.fds {
+		if c == nil {
+			continue
+		}
+		limit := o.IdleTimeout
+		switch {
+		case c.writing():
+			limit = o.WriteTimeout
+		case c.inRecord:
+			limit = o.RecordTimeout
+		}
+		if l.mono-c.since >= limit {
+			l.close(c)
+		}
+	}
+}
+
+// read takes what has arrived on c and serves the complete records.
+func (l *eloop) read(c *econn) {
+	s := l.s
+	n, err := unix.Read(c.fd, l.rbuf)
+	switch {
+	case n > 0:
+		l.feed(c, l.rbuf[:n])
+	case err == unix.EAGAIN || err == unix.EINTR:
+	case n == 0 && err == nil: // EOF
+		if c.inRecord {
+			s.Stat.Errors.Add(1) // io.ErrUnexpectedEOF
+		}
+		l.close(c)
+	default:
+		s.Stat.Errors.Add(1)
+		s.log.Debug("server: read", "netid", c.caller.Netid, "from", c.caller.Addr.String(), "err", err)
+		l.close(c)
+	}
+}
+
+// feed runs p through c's record reassembly and serves each complete
+// record in order. When a reply waits for the socket, the rest of p is
+// kept in c.stash and the connection switches to EPOLLOUT.
+func (l *eloop) feed(c *econn, p []byte) {
+	s := l.s
+	for len(p) > 0 {
+		if !c.inFrag {
+			if !c.inRecord {
+				c.inRecord, c.since, c.frags = true, l.mono, 0
+				c.rec = c.rec[:0]
+			}
+			var m uint32
+			if c.nhdr == 0 && len(p) >= 4 {
+				m = binary.BigEndian.Uint32(p)
+				p = p[4:]
+			} else {
+				k := copy(c.hdr[c.nhdr:], p)
+				c.nhdr += k
+				p = p[k:]
+				if c.nhdr < 4 {
+					return
+				}
+				c.nhdr = 0
+				m = binary.BigEndian.Uint32(c.hdr[:])
+			}
+			if c.frags == rpc.MaxFragments {
+				l.fail(c, rpc.ErrTooManyFrags)
+				return
+			}
+			c.frags++
+			n := int(m & maxFragment)
+			if n > s.opt.MaxRecord-len(c.rec) {
+				s.Stat.TooLarge.Add(1)
+				s.log.Debug("server: record too large, closing", "netid", c.caller.Netid,
+					"from", c.caller.Addr.String())
+				l.close(c)
+				return
+			}
+			c.inFrag, c.last, c.frag = true, m&(1<<31) != 0, n
+		}
+		var req []byte
+		if c.last && len(c.rec) == 0 && len(p) >= c.frag {
+			// The whole record is in p: served in place.
+			req, p = p[:c.frag], p[c.frag:]
+			c.frag = 0
+		} else {
+			k := min(len(p), c.frag)
+			c.rec = append(c.rec, p[:k]...)
+			c.frag -= k
+			p = p[k:]
+			if c.frag > 0 {
+				return
+			}
+			if !c.last {
+				c.inFrag = false
+				continue
+			}
+			req = c.rec
+		}
+		c.inFrag, c.inRecord = false, false
+		if len(req) == 0 {
+			l.fail(c, rpc.ErrEmptyRecord)
+			return
+		}
+		if !l.serve(c, req) {
+			return
+		}
+		c.since = l.mono
+		if c.writing() {
+			c.stash = append(c.stash[:0], p...)
+			l.interest(c, unix.EPOLLOUT)
+			return
+		}
+	}
+}
+
+// fail closes c for a stream error of the kind the goroutine engine counts.
+func (l *eloop) fail(c *econn, err error) {
+	l.s.Stat.Errors.Add(1)
+	l.s.log.Debug("server: read", "netid", c.caller.Netid, "from", c.caller.Addr.String(), "err", err)
+	l.close(c)
+}
+
+// serve answers one record; false when c was closed (a handler panic, a
+// write error).
+func (l *eloop) serve(c *econn, req []byte) bool {
+	s := l.s
+	s.Stat.Records.Add(1)
+	b, start := rpc.BeginRecord(l.out[:0])
+	reply, tail, send, ok := s.serveTail(b, req, &c.caller)
+	if !ok {
+		l.close(c) // the handler panicked: the connection's state is unknown
+		return false
+	}
+	c.lastActive.Store(l.wall)
+	if cap(reply) <= 64<<10 {
+		l.out = reply[:0]
+	}
+	if !send {
+		return true
+	}
+	if len(reply)-start-4+len(tail) > maxFragment {
+		reply, tail = append(reply, tail...), nil
+	}
+	endRecord(reply, start, len(tail))
+	n, err := l.writev(c.fd, reply, tail)
+	if err != nil {
+		l.close(c)
+		return false
+	}
+	if n < len(reply) {
+		c.wout = append(c.wout[:0], reply[n:]...)
+		c.wtail = tail
+	} else {
+		c.wtail = tail[n-len(reply):]
+	}
+	return true
+}
+
+// writev writes a and b with one non-blocking writev; a full socket is not
+// an error (n is what it took).
+func (l *eloop) writev(fd int, a, b []byte) (int, error) {
+	niov := 0
+	for _, p := range [2][]byte{a, b} {
+		if len(p) > 0 {
+			l.iov[niov].Base = unsafe.SliceData(p)
+			l.iov[niov].SetLen(len(p))
+			niov++
+		}
+	}
+	if niov == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(niov))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		}
+		return 0, e
+	}
+}
+
+// flush writes what waits for c (EPOLLOUT); once all is written it
+// serves the stashed input and reads again.
+func (l *eloop) flush(c *econn) {
+	n, err := l.writev(c.fd, c.wout, c.wtail)
+	if err != nil {
+		l.close(c)
+		return
+	}
+	if n < len(c.wout) {
+		c.wout = c.wout[n:]
+		return
+	}
+	c.wtail = c.wtail[n-len(c.wout):]
+	c.wout = c.wout[:0]
+	if len(c.wtail) > 0 {
+		return
+	}
+	c.wtail = nil
+	c.since = l.mono
+	if l.s.closing.Load() {
+		l.close(c)
+		return
+	}
+	l.interest(c, unix.EPOLLIN)
+	if len(c.stash) > 0 {
+		p := c.stash
+		c.stash = c.stash[:0]
+		l.feed(c, p)
+		if !c.closed && !c.writing() && cap(c.stash) > loopReadBuf {
+			c.stash = nil
+		}
+	}
+}
+
+// interest switches c between reading and writing; it never waits for
+// both (a connection with a reply pending is not read).
+func (l *eloop) interest(c *econn, events uint32) {
+	if c.closed {
+		return
+	}
+	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.seq)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
+		l.s.Stat.Errors.Add(1)
+		l.close(c)
+	}
+}
