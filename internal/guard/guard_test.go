@@ -347,3 +347,40 @@ func TestSourceLimit(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestSourceLimitNetConn: a server that takes the socket (NetConn) and
+// closes it keeps the slot until it closes the counted connection.
+func TestSourceLimitNetConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := LimitPerSource(ln, 1)
+	l.local = func(netip.Addr) bool { return false } // treat 127.0.0.1 as remote
+	defer l.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, ok := a.(interface{ NetConn() net.Conn })
+	if !ok {
+		t.Fatal("counted connection has no NetConn")
+	}
+	if _, ok := nc.NetConn().(*net.TCPConn); !ok {
+		t.Fatalf("NetConn is %T, want *net.TCPConn", nc.NetConn())
+	}
+	nc.NetConn().Close()
+	lo := netip.MustParseAddr("127.0.0.1")
+	if n := l.Open(lo); n != 1 {
+		t.Errorf("open %d after the socket was closed, want 1 (the slot is held)", n)
+	}
+	a.Close()
+	if n := l.Open(lo); n != 0 {
+		t.Errorf("open %d after Close, want 0", n)
+	}
+}

@@ -90,6 +90,11 @@ type countedConn struct {
 	once sync.Once
 }
 
+// NetConn returns the connection's socket, for a server that serves the
+// descriptor itself (the epoll engine takes a duplicate and closes this
+// one); the slot is still given back only by Close.
+func (c *countedConn) NetConn() net.Conn { return c.TCPConn }
+
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()

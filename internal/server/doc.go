@@ -4,8 +4,10 @@
 //
 // Every transport hands whole RPC messages to a Handler and sends back what
 // it returns. UDP uses a few reader goroutines per socket, each with its own
-// buffers; streams use one goroutine per connection, answer pipelined
-// requests in order, cap the number of connections and close idle ones.
+// buffers. Streams are served by a few event loops, each with its own epoll
+// set (EngineEpoll, the default), or by a goroutine per connection
+// (EngineGoroutine); both answer pipelined requests in order, cap the
+// number of connections and close idle ones.
 // Handlers run under recover. Shutdown unblocks every read and waits.
 //
 // Listen creates the reference listening set (rpcbind 1.2.6: the AF_UNIX

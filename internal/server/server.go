@@ -83,7 +83,7 @@ type Options struct {
 	// (a goroutine per connection) or EngineEpoll (StreamLoops event
 	// loops); "" is DefaultStreamEngine.
 	StreamEngine string
-	StreamLoops  int // event loops of EngineEpoll; 0: GOMAXPROCS
+	StreamLoops  int // event loops of EngineEpoll; 0: DefaultStreamLoops()
 }
 
 // Stream engines (Options.StreamEngine).
@@ -91,8 +91,16 @@ const (
 	EngineGoroutine = "goroutine"
 	EngineEpoll     = "epoll"
 	// DefaultStreamEngine is the engine of Options{}.
-	DefaultStreamEngine = EngineGoroutine
+	DefaultStreamEngine = EngineEpoll
 )
+
+// DefaultStreamLoops is half of GOMAXPROCS, at least one. A loop waits in
+// epoll_wait holding its P; while some P stays idle the runtime leaves it
+// there, but with every P in a loop's system call sysmon keeps retaking
+// them and starting threads to poll the network. Measured on 2 CPUs, 64
+// persistent TCP clients: one loop 155k GETPORT/s at 6.0 µs of CPU per
+// call, two loops 97k at 9.9 µs (a quarter of it in context switches).
+func DefaultStreamLoops() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // Stats counts outcomes; read them with the atomic Load methods.
 type Stats struct {
@@ -161,7 +169,7 @@ func New(h Handler, opt Options) *Server {
 		opt.StreamEngine = DefaultStreamEngine
 	}
 	if opt.StreamLoops <= 0 {
-		opt.StreamLoops = runtime.GOMAXPROCS(0)
+		opt.StreamLoops = DefaultStreamLoops()
 	}
 	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]struct{})}
 }
