@@ -41,6 +41,7 @@ type Flags struct {
 	MaxConns        int    // --max-conns; 0: the server's default
 	TCPHostRestrict bool   // --tcp-host-restrict: -h applies to TCP as well
 	NoAbstract      bool   // --no-abstract: do not listen on @/run/rpcbind.sock
+	StreamEngine    string // --stream-engine: "epoll" (default) or "goroutine"
 
 	// Hardening (issue 6). Zero values take the defaults of internal/guard
 	// and internal/ratelimit.
@@ -100,6 +101,13 @@ var longOpts = []longOpt{
 	{"prune-interval", true, positive("prune-interval", func(f *Flags, n int) { f.PruneInterval = n })},
 	{"tcp-host-restrict", false, func(f *Flags, _ string) error { f.TCPHostRestrict = true; return nil }},
 	{"no-abstract", false, func(f *Flags, _ string) error { f.NoAbstract = true; return nil }},
+	{"stream-engine", true, func(f *Flags, v string) error {
+		if v != "epoll" && v != "goroutine" {
+			return fmt.Errorf("invalid --stream-engine %q (epoll or goroutine)", v)
+		}
+		f.StreamEngine = v
+		return nil
+	}},
 }
 
 // positive parses a positive integer option.
@@ -134,6 +142,8 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   --max-conns=N      cap on open TCP and local connections (default 1024)
   --tcp-host-restrict  apply -h to TCP as well
   --no-abstract      do not listen on the abstract socket @/run/rpcbind.sock
+  --stream-engine=E  serve TCP and local connections with epoll event loops
+                     (default) or a goroutine per connection (goroutine)
   --max-conns-per-source=N  open TCP connections per non-local address (default 64)
   --max-regs-per-owner=N    registrations per non-superuser owner (default 1024)
   --udp-rate=N       amplifying UDP replies per second per non-local /24 or /56 (default 20)
