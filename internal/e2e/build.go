@@ -13,16 +13,14 @@ import (
 // Environment variables passed from the test process to its namespace
 // children (and usable by hand to pick binaries).
 const (
-	EnvOurs   = "RPCBIND_BIN"      // the daemon under test
-	EnvClient = "E2E_TIRPCCLIENT"  // the libtirpc client
-	envNoOurs = "E2E_NO_OURS_NOTE" // why only the reference runs
+	EnvOurs   = "RPCBIND_BIN"     // the daemon under test
+	EnvClient = "E2E_TIRPCCLIENT" // the libtirpc client
 )
 
 var (
 	buildOnce sync.Once
 	buildDir  string
 	buildErr  error
-	oursNote  string
 )
 
 // Main runs the tests and removes the binaries they built:
@@ -78,14 +76,6 @@ func build() error {
 	os.Setenv(EnvClient, client)
 
 	if os.Getenv(EnvOurs) != "" {
-		return nil
-	}
-	src := filepath.Join(root, "cmd/rpcbind")
-	if m, _ := filepath.Glob(filepath.Join(src, "*.go")); len(m) == 0 {
-		// TODO(lead): cmd/rpcbind does not exist yet; once it does, every
-		// e2e test runs it side by side with the reference automatically.
-		oursNote = "cmd/rpcbind does not exist yet: reference only"
-		os.Setenv(envNoOurs, oursNote)
 		return nil
 	}
 	bin := filepath.Join(buildDir, "rpcbind")

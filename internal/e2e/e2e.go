@@ -60,11 +60,11 @@ func Enter(t *testing.T) (*Env, bool) {
 		Impls:  []Impl{{Name: "reference", Path: nstest.ReferenceRpcbind(t), Args: DaemonArgs}},
 		Client: os.Getenv(EnvClient),
 	}
-	if p := os.Getenv(EnvOurs); p != "" {
-		e.Impls = append(e.Impls, Impl{Name: "ours", Path: p, Args: DaemonArgs})
-	} else if note := os.Getenv(envNoOurs); note != "" {
-		t.Log("e2e: " + note)
+	p := os.Getenv(EnvOurs)
+	if p == "" {
+		t.Fatal("e2e: our daemon was not built")
 	}
+	e.Impls = append(e.Impls, Impl{Name: "ours", Path: p, Args: DaemonArgs})
 	if e.Client == "" {
 		t.Fatal("e2e: tirpcclient was not built")
 	}
