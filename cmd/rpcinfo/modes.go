@@ -359,18 +359,7 @@ func (a *app) progPing(netid *string, args []string) {
 		a.exit(1)
 	}
 	defer c.close()
-	progStr := u32(prog)
-	if len(args) == 3 {
-		a.ping(c, vers)
-		if !a.pstatus(c, progStr, u32(vers)) {
-			a.exit(1)
-		}
-		return
-	}
-	lo, hi := a.discover(c, progStr)
-	if !a.pingRange(c, progStr, lo, hi) {
-		a.exit(1)
-	}
+	a.pingVersions(c, prog, vers, len(args) == 3)
 }
 
 // addrPing is -a uaddr -T netid prog [vers]: no rpcbind lookup.
@@ -412,8 +401,14 @@ func (a *app) addrPing(address string, netid *string, args []string) {
 		a.exit(1)
 	}
 	defer c.close()
+	a.pingVersions(c, prog, vers, len(args) == 2)
+}
+
+// pingVersions pings vers when it was given, else every version the
+// server's PROG_MISMATCH range names; a failure exits 1.
+func (a *app) pingVersions(c *client, prog, vers uint32, given bool) {
 	progStr := u32(prog)
-	if len(args) == 2 {
+	if given {
 		a.ping(c, vers)
 		if !a.pstatus(c, progStr, u32(vers)) {
 			a.exit(1)
