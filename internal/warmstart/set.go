@@ -13,14 +13,17 @@ import "container/list"
 //
 // Both are O(netids registered for that prog and vers).
 type entrySet struct {
-	l   list.List // of Entry, in registration order
-	idx map[pv]map[string]*list.Element
+	l list.List // of Entry, in registration order
+	// idx finds a (prog, vers)'s entries, one per netid: a short slice
+	// rather than a map per key (a map costs hundreds of bytes, and most
+	// programs register one to four netids).
+	idx map[pv][]*list.Element
 }
 
 type pv struct{ prog, vers uint32 }
 
 func newEntrySet(es []Entry) *entrySet {
-	s := &entrySet{idx: make(map[pv]map[string]*list.Element)}
+	s := &entrySet{idx: make(map[pv][]*list.Element, len(es))}
 	for i := range es {
 		s.apply(OpSet, &es[i])
 	}
@@ -31,34 +34,29 @@ func (s *entrySet) len() int { return s.l.Len() }
 
 func (s *entrySet) apply(op Op, e *Entry) {
 	k := pv{e.Prog, e.Vers}
+	els := s.idx[k]
 	switch op {
 	case OpSet:
-		m := s.idx[k]
-		nk := foldNetid(e.Netid)
-		if _, dup := m[nk]; dup {
-			return
+		for _, el := range els {
+			if equalFoldASCII(el.Value.(Entry).Netid, e.Netid) {
+				return
+			}
 		}
-		if m == nil {
-			m = make(map[string]*list.Element, 2)
-			s.idx[k] = m
-		}
-		m[nk] = s.l.PushBack(*e)
+		s.idx[k] = append(els, s.l.PushBack(*e))
 	case OpUnset:
-		m := s.idx[k]
-		if e.Netid == "" {
-			for _, el := range m {
+		kept := els[:0]
+		for _, el := range els {
+			if e.Netid == "" || equalFoldASCII(el.Value.(Entry).Netid, e.Netid) {
 				s.l.Remove(el)
+			} else {
+				kept = append(kept, el)
 			}
-			delete(s.idx, k)
-			return
 		}
-		nk := foldNetid(e.Netid)
-		if el, ok := m[nk]; ok {
-			s.l.Remove(el)
-			delete(m, nk)
-			if len(m) == 0 {
-				delete(s.idx, k)
-			}
+		clear(els[len(kept):])
+		if len(kept) == 0 {
+			delete(s.idx, k)
+		} else {
+			s.idx[k] = kept
 		}
 	}
 }
@@ -71,18 +69,23 @@ func (s *entrySet) entries() []Entry {
 	return es
 }
 
-// foldNetid lower-cases ASCII letters only, as strcasecmp in the C locale.
-func foldNetid(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if c := b[j]; c >= 'A' && c <= 'Z' {
-					b[j] = c + 'a' - 'A'
-				}
-			}
-			return string(b)
+// equalFoldASCII compares ignoring the case of ASCII letters only, as
+// strcasecmp in the C locale.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return s
+	return true
 }
