@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
-
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/rpc"
@@ -17,52 +17,38 @@ import (
 // libtirpc broadcasts to (RPCB_MULTICAST_ADDR).
 const bcastAllRPCBinds = "ff02::202"
 
+// bcastUnknown is what reply_proc prints for a name getnameinfo fails on.
+const bcastUnknown = "unknown"
+
 // bcastTarget is one destination of a broadcast.
 type bcastTarget struct {
 	dst  netip.AddrPort
 	zone string
 }
 
-// broadcastTargets lists what libtirpc's __rpc_getbroadifs finds: the
-// broadcast address of every up IPv4 interface that has one, and
-// ff02::202 on every up IPv6 multicast interface.
-func broadcastTargets(port uint16) (v4, v6 []bcastTarget) {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return nil, nil
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagUp == 0 {
-			continue
-		}
-		addrs, _ := ifi.Addrs()
-		has6 := false
-		for _, ad := range addrs {
-			ipn, ok := ad.(*net.IPNet)
-			if !ok {
-				continue
-			}
-			if ip4 := ipn.IP.To4(); ip4 != nil && ifi.Flags&net.FlagBroadcast != 0 && len(ipn.Mask) >= 4 {
-				m := ipn.Mask[len(ipn.Mask)-4:]
-				var b [4]byte
-				for i := range b {
-					b[i] = ip4[i] | ^m[i]
-				}
-				v4 = append(v4, bcastTarget{dst: netip.AddrPortFrom(netip.AddrFrom4(b), port)})
-			} else if ip4 == nil {
-				has6 = true
-			}
-		}
-		if has6 && ifi.Flags&net.FlagMulticast != 0 {
-			v6 = append(v6, bcastTarget{dst: netip.AddrPortFrom(netip.MustParseAddr(bcastAllRPCBinds), port), zone: ifi.Name})
-		}
-	}
-	return v4, v6
+// bcastSock is one of rpc_broadcast's sockets: udp (IPv4) or udp6.
+type bcastSock struct {
+	pc      *net.UDPConn
+	family  pmap.Family
+	targets []bcastTarget
 }
 
-// broadcast is -b prog vers: rpc_broadcast of a NULL call through every
-// rpcbind that forwards it (v3 CALLIT, plus v2 CALLIT over IPv4), printing
-// each responder until the broadcast times out.
+// bcastDatagram is what a socket received.
+type bcastDatagram struct {
+	s    *bcastSock
+	from netip.AddrPort
+	msg  []byte
+}
+
+// broadcast is -b prog vers: libtirpc's rpc_broadcast (clnt_bcast.c) of
+// a NULL call, printing each responder as reply_proc does. -T is ignored,
+// as by the reference (it passes no nettype). One XID serves every
+// round: v3 CALLIT (RPCBPROC_CALLIT) to each target, then v2
+// PMAPPROC_CALLIT with XID+1 on every UDP socket, IPv6 included. A round
+// waits 4 s, then 8 s; every reply to the broadcast restarts the wait, a
+// stray datagram ends the round early, exactly as the reference's poll
+// loop. Unlike the reference, BcastLimit caps the whole run, so a host
+// answering every few seconds cannot keep it alive for ever.
 func (a *app) broadcast(args []string) {
 	if len(args) != 2 {
 		a.usageExit()
@@ -70,90 +56,149 @@ func (a *app) broadcast(args []string) {
 	prog := uint32(a.getprognum(args[0]))
 	vers := uint32(a.getvers(args[1]))
 	v4, v6 := broadcastTargets(a.cfg.Port)
-	if len(v4) == 0 && len(v6) == 0 {
-		a.stderr.WriteString("rpcinfo: broadcast failed: " + sperrno(rpcUnknownProto) + "\n")
-		a.exit(1)
-	}
-	cred := authSysDefault(a.cfg.Euid)
-	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.BcastTimeout)
-	defer cancel()
-	callArgs := (&pmap.CallArgs{Prog: prog, Vers: vers, Proc: 0}).AppendXDR(nil)
-	xid := uint32(time.Now().UnixNano())
-	type sock struct {
-		pc      net.PacketConn
-		targets []bcastTarget
-	}
-	var socks []sock
+	var socks []*bcastSock
 	if len(v4) > 0 {
-		if pc, err := net.ListenPacket("udp4", ":0"); err == nil {
+		if pc, err := net.ListenUDP("udp4", nil); err == nil {
 			setBroadcast(pc)
-			socks = append(socks, sock{pc, v4})
+			socks = append(socks, &bcastSock{pc, pmap.FamilyInet, v4})
 		}
 	}
 	if len(v6) > 0 {
-		if pc, err := net.ListenPacket("udp6", ":0"); err == nil {
-			socks = append(socks, sock{pc, v6})
+		if pc, err := net.ListenUDP("udp6", nil); err == nil {
+			socks = append(socks, &bcastSock{pc, pmap.FamilyInet6, v6})
 		}
 	}
-	results := make(chan string, 64)
+	if len(socks) == 0 {
+		st := rpcUnknownProto
+		if len(v4)+len(v6) > 0 {
+			st = rpcCantSend
+		}
+		a.stderr.WriteString("rpcinfo: broadcast failed: " + sperrno(st) + "\n")
+		a.exit(1)
+	}
+	cred := authSysDefault(a.cfg.Euid)
+	callArgs := (&pmap.CallArgs{Prog: prog, Vers: vers, Proc: 0}).AppendXDR(nil)
+	xid := uint32(time.Now().UnixNano())
+	v3 := append(rpc.AppendCall(nil, xid, pmap.Prog, pmap.Vers3, uint32(pmap.RPCBProcCallit), cred), callArgs...)
+	v2 := append(rpc.AppendCall(nil, xid+1, pmap.Prog, pmap.Vers2, uint32(pmap.PmapProcCallit), cred), callArgs...)
+
+	dgrams := make(chan bcastDatagram, 64)
+	done := make(chan struct{})
+	defer close(done)
 	for _, s := range socks {
 		defer s.pc.Close()
-		v3 := append(rpc.AppendCall(nil, xid, pmap.Prog, pmap.Vers3, uint32(pmap.RPCBProcCallit), cred), callArgs...)
-		v2 := append(rpc.AppendCall(nil, xid+1, pmap.Prog, pmap.Vers2, uint32(pmap.PmapProcCallit), cred), callArgs...)
-		for _, t := range s.targets {
-			dst := &net.UDPAddr{IP: t.dst.Addr().AsSlice(), Port: int(t.dst.Port()), Zone: t.zone}
-			s.pc.WriteTo(v3, dst)
-			if t.dst.Addr().Is4() {
-				s.pc.WriteTo(v2, dst)
-			}
-		}
-		go func(pc net.PacketConn) {
-			buf := make([]byte, 9000)
+		go func() {
 			for {
-				n, from, err := pc.ReadFrom(buf)
+				buf := make([]byte, 65536)
+				n, from, err := s.pc.ReadFromUDPAddrPort(buf)
 				if err != nil {
 					return
 				}
-				ua, ok := from.(*net.UDPAddr)
-				if !ok {
-					continue
-				}
-				ap := ua.AddrPort()
-				if res, err := rpc.ParseReply(buf[:n], xid); err == nil {
-					_ = res // v3 rmtcallres: the responder is the sender
-				} else if res, err := rpc.ParseReply(buf[:n], xid+1); err == nil {
-					var d xdr.Decoder
-					d.Reset(res)
-					port := d.Uint32()
-					if d.Err() != nil {
-						continue
-					}
-					ap = netip.AddrPortFrom(ap.Addr(), uint16(port))
-				} else {
-					continue
-				}
-				addr := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-				name := addr.Addr().String()
-				if names, err := net.DefaultResolver.LookupAddr(ctx, name); err == nil && len(names) > 0 {
-					name = trimDot(names[0])
-				}
 				select {
-				case results <- pmap.FormatUaddr(addr) + "\t" + name + "\n":
-				case <-ctx.Done():
+				case dgrams <- bcastDatagram{s, from, buf[:n]}:
+				case <-done:
 					return
 				}
 			}
-		}(s.pc)
+		}()
 	}
-	for {
-		select {
-		case line := <-results:
-			a.stdout.WriteString(line)
-			a.stdout.Flush()
-		case <-ctx.Done():
-			a.exit(0)
+
+	limit := time.NewTimer(a.cfg.BcastLimit)
+	defer limit.Stop()
+	for wait := a.cfg.BcastInit; wait <= a.cfg.BcastWait; wait += wait {
+		for _, s := range socks {
+			for _, t := range s.targets {
+				dst := &net.UDPAddr{IP: t.dst.Addr().AsSlice(), Port: int(t.dst.Port()), Zone: t.zone}
+				s.pc.WriteTo(v3, dst)
+				s.pc.WriteTo(v2, dst)
+			}
+		}
+	recv:
+		for {
+			timer := time.NewTimer(wait)
+			select {
+			case d := <-dgrams:
+				timer.Stop()
+				if !a.bcastReply(d, xid) {
+					break recv // not ours: the reference moves on to the next round
+				}
+			case <-timer.C:
+				break recv
+			case <-limit.C:
+				timer.Stop()
+				a.exit(0)
+			}
 		}
 	}
+	a.exit(0)
+}
+
+// bcastReply handles one datagram like the reference's receive loop and
+// reports false for one that is not a reply to the broadcast (shorter
+// than an XID, or another XID). Replies that fail or do not decode are
+// dropped silently; a SUCCESS is printed as "uaddr\tname".
+func (a *app) bcastReply(d bcastDatagram, xid uint32) bool {
+	if len(d.msg) < 4 {
+		return false
+	}
+	got := uint32(d.msg[0])<<24 | uint32(d.msg[1])<<16 | uint32(d.msg[2])<<8 | uint32(d.msg[3])
+	if got != xid && got != xid+1 {
+		return false
+	}
+	res, err := rpc.ParseReply(d.msg, got)
+	if err != nil {
+		return true
+	}
+	var who netip.AddrPort
+	var dec xdr.Decoder
+	dec.Reset(res)
+	if got == xid {
+		// rpcb_rmtcallres: the responder's uaddr of the service, which
+		// the reference converts with the socket's netconfig.
+		uaddr := dec.String(pmap.MaxString)
+		dec.Uint32() // results_len; the NULL results themselves are not read
+		if dec.Err() != nil {
+			return true
+		}
+		ap, ok := pmap.Uaddr2AddrPort(d.s.family, uaddr)
+		if !ok {
+			return true // the reference would dereference NULL here
+		}
+		who = ap
+	} else {
+		// rmtcallres: the port, paired with the sender's address.
+		port := dec.Uint32()
+		dec.Uint32() // resultslen
+		if dec.Err() != nil {
+			return true
+		}
+		who = netip.AddrPortFrom(d.from.Addr(), uint16(port))
+	}
+	if d.s.family == pmap.FamilyInet {
+		who = netip.AddrPortFrom(who.Addr().Unmap(), who.Port())
+	}
+	name := a.nameOf(who.Addr())
+	who = netip.AddrPortFrom(who.Addr().WithZone(""), who.Port()) // taddr2uaddr drops the scope
+	a.stdout.WriteString(pmap.FormatUaddr(who) + "\t" + name + "\n")
+	a.stdout.Flush()
+	return true
+}
+
+// nameOf is getnameinfo(3) without flags: the host's name, its numeric
+// form when no name exists, and "unknown" when the lookup itself fails
+// (for instance no name server can be reached).
+func (a *app) nameOf(ip netip.Addr) string {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.LookupTimeout)
+	defer cancel()
+	names, err := net.DefaultResolver.LookupAddr(ctx, ip.String())
+	var de *net.DNSError
+	switch {
+	case err == nil && len(names) > 0:
+		return trimDot(names[0])
+	case err == nil, errors.As(err, &de) && de.IsNotFound:
+		return ip.String()
+	}
+	return bcastUnknown
 }
 
 func trimDot(s string) string {

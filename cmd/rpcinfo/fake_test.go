@@ -131,7 +131,9 @@ func testConfig(f *fakeRPCBind, rpcFile string) Config {
 	cfg.PingTimeout = 300 * time.Millisecond
 	cfg.LookupTimeout = 300 * time.Millisecond
 	cfg.ConnectTimeout = 2 * time.Second
-	cfg.BcastTimeout = 300 * time.Millisecond
+	cfg.BcastInit = 100 * time.Millisecond
+	cfg.BcastWait = 200 * time.Millisecond
+	cfg.BcastLimit = time.Second
 	return cfg
 }
 

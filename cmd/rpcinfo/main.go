@@ -21,7 +21,9 @@ type Config struct {
 	LookupTimeout  time.Duration // rpcb_getaddr, rpcb_unset: libtirpc's 60 s total
 	ConnectTimeout time.Duration // connecting a stream
 	Retransmit     time.Duration // UDP resend interval: clnt_dg's 15 s
-	BcastTimeout   time.Duration // rpc_broadcast: 4 s, then 8 s
+	BcastInit      time.Duration // rpc_broadcast's first wait: 4 s (INITTIME)
+	BcastWait      time.Duration // and its last: 8 s (WAITTIME); each round doubles
+	BcastLimit     time.Duration // ours only: the whole broadcast, whatever the replies
 	Euid           int
 }
 
@@ -36,7 +38,9 @@ func DefaultConfig() Config {
 		LookupTimeout:  60 * time.Second,
 		ConnectTimeout: 60 * time.Second,
 		Retransmit:     15 * time.Second,
-		BcastTimeout:   12 * time.Second,
+		BcastInit:      4 * time.Second,
+		BcastWait:      8 * time.Second,
+		BcastLimit:     60 * time.Second,
 		Euid:           os.Geteuid(),
 	}
 }
