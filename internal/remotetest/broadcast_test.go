@@ -29,16 +29,6 @@ import (
 // the namespace child.
 const envBcastRpcinfo = "REMOTETEST_OUR_RPCINFO"
 
-// ourRelayAnswersBroadcast records a known bug of our daemon, not of
-// rpcinfo: with -r it relays a CALLIT reply from the address the call was
-// sent to (cmd/rpcbind relayFrom, server.SendFrom with access.Caller.Dst).
-// For a broadcast call that is 192.0.2.255-style, which the kernel will not
-// use as a source, so the reply never leaves; the reference answers from
-// the interface address (ipi_spec_dst). While false the test pins the
-// silence; whoever fixes the relay flips it and the test then demands the
-// four lines per client that the reference rpcbind produces.
-const ourRelayAnswersBroadcast = false
-
 // bcastRunLimit bounds one rpcinfo -b: rpc_broadcast waits 4 s then 8 s
 // after its last reply, so a run takes about 12 s here.
 const bcastRunLimit = 25 * time.Second
@@ -458,12 +448,10 @@ func TestBroadcast(t *testing.T) {
 			if n := strings.Count(out, "192.0.2.2.0.111\t"); n != 4 {
 				t.Errorf("%s rpcinfo %s: %d lines for the reference rpcbind at 192.0.2.2, want 4 (v3 and v2 CALLIT, two rounds)", who, c, n)
 			}
-			n := strings.Count(out, "198.51.100.2.")
-			switch {
-			case ourRelayAnswersBroadcast && n != 4:
+			// Our rpcbind relays from the interface address, as the
+			// reference: a broadcast destination cannot be a source.
+			if n := strings.Count(out, "198.51.100.2.0.111\t"); n != 4 {
 				t.Errorf("%s rpcinfo %s: %d lines for our rpcbind at 198.51.100.2, want 4", who, c, n)
-			case !ourRelayAnswersBroadcast && n != 0:
-				t.Errorf("%s rpcinfo %s: our rpcbind now answers broadcasts (%d lines): flip ourRelayAnswersBroadcast", who, c, n)
 			}
 		}
 	}
