@@ -110,6 +110,14 @@ func (r Result) String() string {
 // "@nobody tirpcclient set 300000 1 tcp 0.0.0.0.3.232").
 func (e *Env) Run(t testing.TB, line string) Result {
 	t.Helper()
+	return e.run(t, line, "")
+}
+
+// run is Run; a non-empty rpcinfo is the rpcinfo binary to execute when the
+// command is "rpcinfo", with argv[0] still "rpcinfo" so that getopt's
+// messages name the program the same way for every binary.
+func (e *Env) run(t testing.TB, line, rpcinfo string) Result {
+	t.Helper()
 	words := strings.Fields(line)
 	var cred *syscall.Credential
 	if len(words) > 0 && strings.HasPrefix(words[0], "@") {
@@ -125,12 +133,19 @@ func (e *Env) Run(t testing.TB, line string) Result {
 	if len(words) == 0 {
 		t.Fatalf("e2e: empty command %q", line)
 	}
-	if words[0] == "tirpcclient" {
-		words[0] = e.Client
+	prog, argv0 := words[0], ""
+	switch {
+	case prog == "tirpcclient":
+		prog = e.Client
+	case prog == "rpcinfo" && rpcinfo != "":
+		prog, argv0 = rpcinfo, "rpcinfo"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), CmdTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, words[0], words[1:]...)
+	cmd := exec.CommandContext(ctx, prog, words[1:]...)
+	if argv0 != "" {
+		cmd.Args[0] = argv0
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	var stdout, stderr bytes.Buffer

@@ -1,14 +1,9 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,41 +52,7 @@ func buildRpcinfo(t *testing.T) {
 // "rpcinfo" for both binaries so that getopt's messages match.
 func (e *Env) runRpcinfo(t testing.TB, bin, line string) Result {
 	t.Helper()
-	words := strings.Fields(line)
-	var cred *syscall.Credential
-	if len(words) > 0 && strings.HasPrefix(words[0], "@") {
-		u, err := user.Lookup(words[0][1:])
-		if err != nil {
-			t.Fatalf("e2e: %q: %v", line, err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-		words = words[1:]
-	}
-	if len(words) == 0 || words[0] != "rpcinfo" {
-		return e.Run(t, line)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), CmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, words[1:]...)
-	cmd.Args[0] = "rpcinfo"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Result{Cmd: line, Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case ctx.Err() != nil:
-		r.Exit = -1
-	case errors.As(err, &ee):
-		r.Exit = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("e2e: run %q: %v", line, err)
-	}
-	return r
+	return e.run(t, line, bin)
 }
 
 // compareRpcinfo runs script against every daemon twice, once with the
