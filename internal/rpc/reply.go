@@ -146,3 +146,27 @@ func ParseReply(msg []byte, xid uint32) (results []byte, err error) {
 	}
 	return nil, ErrBadReply
 }
+
+// CheckServerReply reports whether what a server did with msg is well
+// formed: silence appends nothing; a reply answers a message of at least
+// an XID and parses as a reply to that XID (an error reply included). Fuzz
+// targets of the dispatch and its decorators share it.
+func CheckServerReply(msg, out []byte, sent bool) error {
+	if !sent {
+		if len(out) != 0 {
+			return errors.New("rpc: silent but appended " + strconv.Itoa(len(out)) + " bytes")
+		}
+		return nil
+	}
+	if len(msg) < 4 {
+		return errors.New("rpc: replied to a " + strconv.Itoa(len(msg)) + "-byte message")
+	}
+	xid := uint32(msg[0])<<24 | uint32(msg[1])<<16 | uint32(msg[2])<<8 | uint32(msg[3])
+	if _, err := ParseReply(out, xid); err != nil {
+		var re *ReplyError
+		if !errors.As(err, &re) {
+			return errors.Join(errors.New("rpc: malformed reply of "+strconv.Itoa(len(out))+" bytes"), err)
+		}
+	}
+	return nil
+}

@@ -31,23 +31,11 @@ func FuzzServeRPC(f *testing.F) {
 			t.Fatal("prefix clobbered")
 		}
 		out = out[3:]
-		if !send {
-			if len(out) != 0 {
-				t.Fatalf("silent but appended %d bytes", len(out))
-			}
-		} else {
-			if len(msg) < 4 {
-				t.Fatalf("replied to a %d-byte message", len(msg))
-			}
-			xid := uint32(msg[0])<<24 | uint32(msg[1])<<16 | uint32(msg[2])<<8 | uint32(msg[3])
-			if _, err := rpc.ParseReply(out, xid); err != nil {
-				if _, ok := err.(*rpc.ReplyError); !ok {
-					t.Fatalf("malformed reply %s: %v", testvec.Hex(out), err)
-				}
-			}
-			if c.Netid == "udp" && len(out) > MaxUDPReply {
-				t.Fatalf("UDP reply of %d bytes", len(out))
-			}
+		if err := rpc.CheckServerReply(msg, out, send); err != nil {
+			t.Fatalf("%v (%s)", err, testvec.Hex(out))
+		}
+		if send && c.Netid == "udp" && len(out) > MaxUDPReply {
+			t.Fatalf("UDP reply of %d bytes", len(out))
 		}
 		if err := tab.CheckInvariants(); err != nil {
 			t.Fatal(err)
