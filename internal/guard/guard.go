@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -51,7 +52,10 @@ type Config struct {
 	HostAllowed func(c *access.Caller) bool
 	// MaxPerOwner: 0 is DefaultMaxPerOwner; there is no "unlimited".
 	MaxPerOwner int
-	// CheckPort: a SET of a port in 1..1023 needs a superuser caller.
+	// CheckPort: a SET that would let any client derive a port in 1..1023
+	// from the entry as served (v2: the port's low 16 bits; a uaddr: every
+	// reader's arithmetic, see pmap.UaddrClientPorts) needs a superuser
+	// caller; others get FALSE.
 	CheckPort bool
 	// Log receives refusals (the daemon's logger is rate-limited); nil
 	// discards them.
@@ -174,8 +178,10 @@ type setArgs struct {
 	prog, vers uint32
 	netid      string // v2: "udp"/"tcp" from the protocol ("" for another)
 	addr       []byte // v3/v4 universal address (aliases req)
-	port       uint32 // the port registered, 0 when none
-	hasPort    bool
+	// served are the ports a client can derive from the entry as the table
+	// will serve it (see servedPorts); n of them are set.
+	served [2]uint16
+	n      int
 }
 
 // parseSet decodes req when it is a SET of program 100000 (any version)
@@ -193,7 +199,9 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		if m.DecodeXDR(&d) != nil {
 			return h, a, false
 		}
-		a = setArgs{prog: m.Prog, vers: m.Vers, port: m.Port, hasPort: true}
+		// The table stores "0.0.0.0.p1.p2" of the port's low 16 bits
+		// (registry.Table.SetV2): 65536+111 is served as 111.
+		a = setArgs{prog: m.Prog, vers: m.Vers, served: [2]uint16{uint16(m.Port)}, n: 1}
 		switch m.Prot {
 		case pmap.IPProtoUDP:
 			a.netid = pmap.NetidUDP
@@ -206,15 +214,59 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 			return h, a, false
 		}
 		a = setArgs{prog: r.Prog, vers: r.Vers, netid: string(r.Netid), addr: r.Addr}
-		if pmap.FamilyOfNetid(a.netid) == pmap.FamilyInet || pmap.FamilyOfNetid(a.netid) == pmap.FamilyInet6 {
-			if p, ok := pmap.UaddrPort(string(r.Addr)); ok {
-				a.port, a.hasPort = uint32(p), true
+		if servedInet(r.Netid) {
+			if mult, or, ok := pmap.UaddrClientPorts(string(r.Addr)); ok {
+				a.served, a.n = [2]uint16{mult, or}, 2
 			}
 		}
 	default:
 		return h, a, false
 	}
 	return h, a, true
+}
+
+// servedInet reports whether the table serves an entry of netid as a TCP
+// or UDP one: it keeps the netid up to its first NUL and looks it up
+// case-insensitively (strcasecmp), so "TCP" and "tcp\x00junk" answer a
+// GETADDR over tcp, and the latter is in the v2 view.
+func servedInet(netid []byte) bool {
+	if i := bytes.IndexByte(netid, 0); i >= 0 {
+		netid = netid[:i]
+	}
+	for _, n := range [...]string{pmap.NetidUDP, pmap.NetidTCP, pmap.NetidUDP6, pmap.NetidTCP6} {
+		if asciiEqualFold(netid, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// privilegedPort returns a port in 1..IPPORT_RESERVED-1 that some client
+// would derive from the entry, if there is one (CHECK_PORT compares the
+// port as the table will serve it, DECISIONS "rate limits").
+func (a *setArgs) privilegedPort() (uint16, bool) {
+	for _, p := range a.served[:a.n] {
+		if p > 0 && p < PrivPort {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // policy answers FALSE, without dispatch, a SET the service would accept
@@ -236,10 +288,10 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 	if owner == access.OwnerSuperuser {
 		return out, false
 	}
-	if g.cfg.CheckPort && a.hasPort && a.port > 0 && a.port < PrivPort {
+	if port, bad := a.privilegedPort(); g.cfg.CheckPort && bad {
 		g.Stat.PortCheck.Add(1)
 		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) +
-			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(a.port), 10) + ")")
+			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(port), 10) + ")")
 		return refuse(out, h.XID), true
 	}
 	if g.Owned(owner) >= g.cfg.MaxPerOwner {
