@@ -52,7 +52,7 @@ type Flags struct {
 	MaxConnsPerSource   int     // --max-conns-per-source: open TCP connections per non-local address
 	MaxRegsPerOwner     int     // --max-regs-per-owner: registrations per non-superuser owner
 	MaxRegBytesPerOwner int     // --max-reg-bytes-per-owner: their bytes (strings + 32 per entry)
-	CheckPort           bool    // --check-port: a SET of a port below 1024 needs superuser
+	CheckPort           bool    // --check-port: a SET of a port below 1024 or 2049 needs superuser
 	Prune               bool    // --prune: remove dead registrations
 	PruneInterval       int     // --prune-interval: seconds between sweeps
 }
@@ -154,8 +154,8 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   --udp-burst=N      burst of the same (default 100)
   --refuse-remote-udp-dump  refuse UDP DUMP/GETSTAT from non-local hosts (use TCP)
   --no-hosts-access  do not consult /etc/hosts.allow and /etc/hosts.deny
-  --check-port       registering a port below 1024 (as clients will read it)
-                     requires a superuser caller
+  --check-port       registering a port below 1024 or the NFS port 2049 (as
+                     clients will read it) requires a superuser caller
   --prune            remove registrations whose process or TCP listener is gone
   --prune-interval=S seconds between pruning sweeps (default 10)
 `

@@ -34,7 +34,10 @@ func TestCheckPortAsServed(t *testing.T) {
 	}{
 		// v2: the table keeps the port's low 16 bits.
 		{"v2 65536+111 is served as 111", v2(1, 310001, tcp, 65536+111), u, "FALSE"},
-		{"v2 65536+2049 is served as 2049, not privileged (as 2049)", v2(2, 310002, udpP, 65536+2049), u, "TRUE"},
+		{"v2 65536+2049 is served as 2049, the NFS port (portmap 6.0: reserved)", v2(2, 310002, udpP, 65536+2049), u, "FALSE"},
+		{"v2 2049, the NFS port", v2(33, 310033, udpP, 2049), u, "FALSE"},
+		{"v2 2048", v2(34, 310034, udpP, 2048), u, "TRUE"},
+		{"v2 65536+2050 is served as 2050", v2(35, 310035, tcp, 65536+2050), u, "TRUE"},
 		{"v2 131072+22 is served as 22", v2(3, 310003, udpP, 2*65536+22), u, "FALSE"},
 		{"v2 65536+1023 is served as 1023", v2(4, 310004, tcp, 65536+1023), u, "FALSE"},
 		{"v2 65536 is served as 0: no port, as port 0", v2(5, 310005, tcp, 65536), u, "TRUE"},
@@ -54,11 +57,13 @@ func TestCheckPortAsServed(t *testing.T) {
 		{"udp -1.-1: 65279 and 65535", v3(19, 310019, "udp", "0.0.0.0.-1.-1"), u, "TRUE"},
 		{"udp ' 0.+22': atoi skips space and sign", v3(20, 310020, "udp", "0.0.0.0. 0.+22"), u, "FALSE"},
 		{"tcp /x.0.22: rpcbind's v2 view takes 22", v3(21, 310021, "tcp", "/x.0.22"), u, "FALSE"},
-		{"tcp 8.1 NUL .0.22: stored as 2049", v3(22, 310022, "tcp", "0.0.0.0.8.1\x00.0.22"), u, "TRUE"},
+		{"tcp 8.1 NUL .0.22: stored as 2049, the NFS port", v3(22, 310022, "tcp", "0.0.0.0.8.1\x00.0.22"), u, "FALSE"},
+		{"tcp 8.2 NUL .0.22: stored as 2050", v3(36, 310036, "tcp", "0.0.0.0.8.2\x00.0.22"), u, "TRUE"},
 		{"TCP: looked up case-insensitively", v3(23, 310023, "TCP", "0.0.0.0.0.22"), u, "FALSE"},
 		{"tcp NUL junk: stored as tcp, in the v2 view", v3(24, 310024, "tcp\x00junk", "0.0.0.0.0.22"), u, "FALSE"},
 		{"v4 udp 0.0.0.0.1.0 (256)", setV4(25, 310025, "udp", "0.0.0.0.1.0"), u, "FALSE"},
-		{"v4 tcp 0.0.0.0.8.1 (2049)", setV4(26, 310026, "tcp", "0.0.0.0.8.1"), u, "TRUE"},
+		{"v4 tcp 0.0.0.0.8.1 (2049, the NFS port)", setV4(26, 310026, "tcp", "0.0.0.0.8.1"), u, "FALSE"},
+		{"udp6 ::.7.257 (2049 by p1*256+p2)", v3(37, 310037, "udp6", "::.7.257"), u, "FALSE"},
 		{"local path: no port", v3(27, 310027, "local", "/run/x.0.22"), u, "TRUE"},
 		{"unknown netid: no transport serves it", v3(28, 310028, "foo", "0.0.0.0.0.22"), u, "TRUE"},
 		{"one dot: no reader finds a port", v3(29, 310029, "tcp", "0.22"), u, "TRUE"},
@@ -92,7 +97,7 @@ func TestCheckPortAsServed(t *testing.T) {
 				prot = udpP
 			}
 			m := pmap.Mapping{Prog: e.Prog, Vers: e.Vers, Prot: prot}
-			if p := uint16(getUint32(t, g, call(90, 2, uint32(pmap.PmapProcGetPort), m.AppendXDR(nil)))); p > 0 && p < PrivPort {
+			if p := uint16(getUint32(t, g, call(90, 2, uint32(pmap.PmapProcGetPort), m.AppendXDR(nil)))); p > 0 && p < PrivPort || p == NFSPort {
 				t.Errorf("%d %s %q: GETPORT serves port %d to clients", e.Prog, e.Netid, e.Addr, p)
 			}
 		}
@@ -100,7 +105,7 @@ func TestCheckPortAsServed(t *testing.T) {
 		if fam != pmap.FamilyInet && fam != pmap.FamilyInet6 {
 			continue
 		}
-		if ap, ok := pmap.Uaddr2AddrPort(fam, e.Addr); ok && ap.Port() > 0 && ap.Port() < PrivPort {
+		if ap, ok := pmap.Uaddr2AddrPort(fam, e.Addr); ok && ap.Port() > 0 && ap.Port() < PrivPort || ap.Port() == NFSPort {
 			t.Errorf("%d %s %q: libtirpc reads port %d", e.Prog, e.Netid, e.Addr, ap.Port())
 		}
 	}

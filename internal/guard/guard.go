@@ -43,6 +43,11 @@ const RegEntryOverhead = 32
 // PrivPort is IPPORT_RESERVED: CHECK_PORT protects the ports below it.
 const PrivPort = 1024
 
+// NFSPort is protected too: portmap 6.0's CHECK_PORT treats the NFS port
+// as reserved (pmap_check.c: unreserved_port(p) is p >= IPPORT_RESERVED &&
+// p != NFS_PORT), so an unprivileged user cannot pose as nfsd.
+const NFSPort = 2049
+
 // Handler is server.Handler (same method set; the guard does not import
 // the transports).
 type Handler interface {
@@ -331,12 +336,13 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
-// privilegedPort returns a port in 1..IPPORT_RESERVED-1 that some client
-// would derive from the entry, if there is one (CHECK_PORT compares the
-// port as the table will serve it, DECISIONS "rate limits").
+// privilegedPort returns a port in 1..IPPORT_RESERVED-1, or the NFS port,
+// that some client would derive from the entry, if there is one
+// (CHECK_PORT compares the port as the table will serve it, DECISIONS
+// "rate limits").
 func (a *setArgs) privilegedPort() (uint16, bool) {
 	for _, p := range a.served[:a.n] {
-		if p > 0 && p < PrivPort {
+		if p > 0 && p < PrivPort || p == NFSPort {
 			return p, true
 		}
 	}
