@@ -359,6 +359,33 @@ func UaddrPort(s string) (port int, ok bool) {
 	return int(atoi(p1)*256 + atoi(p2)), true
 }
 
+// UaddrClientPorts returns the ports a client can derive from the IPv4 or
+// IPv6 universal address s as rpcbind stores and serves it, for the
+// --check-port decision: every reader takes the string up to its first NUL
+// and its last two dot fields, atoi-lenient, and puts the result in a
+// 16-bit in_port_t, but they combine the fields differently:
+//
+//   - rpcbind's uaddr2port (the v2 view: GETPORT, v2 DUMP), and any client
+//     computing p1*256 + p2: atoi(p1)*256 + atoi(p2) in C int arithmetic
+//     (wrapping at 2^32), which v2 clients truncate to 16 bits (xdr_u_short);
+//   - libtirpc's __rpc_uaddr2taddr_af (GETADDR clients, rpcbind's own
+//     address merge): (unsigned)atoi(p1) << 8 | (unsigned)atoi(p2), then
+//     htons.
+//
+// They differ when p2 is outside 0-255 ("3.300": 1068 and 812). Strict
+// readers (the kernel's rpc_uaddr2sockaddr) refuse such fields and derive
+// no port. ok is false when s has fewer than two dots: no reader finds a
+// port in it.
+func UaddrClientPorts(s string) (mult, or uint16, ok bool) {
+	s = cString(s)
+	_, p1, p2, ok := splitUaddr(s)
+	if !ok {
+		return 0, 0, false
+	}
+	h, l := atoi(p1), atoi(p2)
+	return uint16(h*256 + l), uint16(uint32(h)<<8 | uint32(l)), true
+}
+
 // cString returns s up to its first NUL byte: a C string decoded by
 // xdr_string ends there.
 func cString(s string) string {

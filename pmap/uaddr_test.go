@@ -331,3 +331,27 @@ func repeat(c byte, n int) string {
 	}
 	return string(b)
 }
+
+// TestUaddrClientPorts pins the two readers' arithmetic.
+func TestUaddrClientPorts(t *testing.T) {
+	cases := []struct {
+		uaddr     string
+		mult, or  uint16
+		wantFound bool
+	}{
+		{"0.0.0.0.3.232", 1000, 1000, true},
+		{"0.0.0.0.256.22", 22, 22, true},
+		{"::1.-256.22", 22, 22, true},
+		{"0.0.0.0.3.300", 1068, 812, true},
+		{"0.0.0.0.-1.-1", 65279, 65535, true},
+		{"0.0.0.0.16777216.22", 22, 22, true},
+		{"0.0.0.0.x.y", 0, 0, true},
+		{"22", 0, 0, false},
+	}
+	for _, tc := range cases {
+		m, o, ok := UaddrClientPorts(tc.uaddr)
+		if m != tc.mult || o != tc.or || ok != tc.wantFound {
+			t.Errorf("%q: %d, %d, %v; want %d, %d, %v", tc.uaddr, m, o, ok, tc.mult, tc.or, tc.wantFound)
+		}
+	}
+}

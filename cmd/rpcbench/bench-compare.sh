@@ -12,9 +12,9 @@ trap 'rm -f "$out"' EXIT
 one() { # daemon round
 	local d=$1 r=$2 start
 	case $d in
-	# The hardening cap of 1,024 registrations per owner (ours only) would
-	# refuse the 10,000-registration workloads.
-	ours) start="$ours -f -w --max-regs-per-owner=20000" ;;
+	# The hardening caps of 1,024 registrations and 256 KiB per owner (ours
+	# only) would refuse the 10,000-registration workloads.
+	ours) start="$ours -f -w --max-regs-per-owner=20000 --max-reg-bytes-per-owner=4194304" ;;
 	reference) start="$ref -f -w" ;;
 	responder) start="$resp" ;;
 	esac

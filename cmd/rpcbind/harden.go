@@ -42,6 +42,8 @@ func (d *rpcbindDaemon) harden(ctx context.Context, h server.Handler, table *reg
 		MaxPerOwner: f.MaxRegsPerOwner,
 		CheckPort:   f.CheckPort,
 		Log:         func(msg string) { d.log.Warn(msg) },
+
+		MaxRegBytesPerOwner: f.MaxRegBytesPerOwner,
 	})
 	table.SetObserver(func(op registry.Op, e registry.Entry) error {
 		g.Observe(op, e)

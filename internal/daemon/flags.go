@@ -51,7 +51,8 @@ type Flags struct {
 	NoHostsAccess       bool    // --no-hosts-access: ignore /etc/hosts.allow and hosts.deny
 	MaxConnsPerSource   int     // --max-conns-per-source: open TCP connections per non-local address
 	MaxRegsPerOwner     int     // --max-regs-per-owner: registrations per non-superuser owner
-	CheckPort           bool    // --check-port: a SET of a port below 1024 needs superuser
+	MaxRegBytesPerOwner int     // --max-reg-bytes-per-owner: their bytes (strings + 32 per entry)
+	CheckPort           bool    // --check-port: a SET of a port below 1024 or 2049 needs superuser
 	Prune               bool    // --prune: remove dead registrations
 	PruneInterval       int     // --prune-interval: seconds between sweeps
 }
@@ -96,6 +97,7 @@ var longOpts = []longOpt{
 	{"no-hosts-access", false, func(f *Flags, _ string) error { f.NoHostsAccess = true; return nil }},
 	{"max-conns-per-source", true, positive("max-conns-per-source", func(f *Flags, n int) { f.MaxConnsPerSource = n })},
 	{"max-regs-per-owner", true, positive("max-regs-per-owner", func(f *Flags, n int) { f.MaxRegsPerOwner = n })},
+	{"max-reg-bytes-per-owner", true, positive("max-reg-bytes-per-owner", func(f *Flags, n int) { f.MaxRegBytesPerOwner = n })},
 	{"check-port", false, func(f *Flags, _ string) error { f.CheckPort = true; return nil }},
 	{"prune", false, func(f *Flags, _ string) error { f.Prune = true; return nil }},
 	{"prune-interval", true, positive("prune-interval", func(f *Flags, n int) { f.PruneInterval = n })},
@@ -146,11 +148,14 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
                      (default) or a goroutine per connection (goroutine)
   --max-conns-per-source=N  open TCP connections per non-local address (default 64)
   --max-regs-per-owner=N    registrations per non-superuser owner (default 1024)
+  --max-reg-bytes-per-owner=N  bytes of those registrations: netid, address and
+                     owner strings plus 32 per entry (default 262144)
   --udp-rate=N       amplifying UDP replies per second per non-local /24 or /56 (default 20)
   --udp-burst=N      burst of the same (default 100)
   --refuse-remote-udp-dump  refuse UDP DUMP/GETSTAT from non-local hosts (use TCP)
   --no-hosts-access  do not consult /etc/hosts.allow and /etc/hosts.deny
-  --check-port       registering a port below 1024 requires a superuser caller
+  --check-port       registering a port below 1024 or the NFS port 2049 (as
+                     clients will read it) requires a superuser caller
   --prune            remove registrations whose process or TCP listener is gone
   --prune-interval=S seconds between pruning sweeps (default 10)
 `

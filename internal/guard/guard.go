@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -22,8 +23,30 @@ import (
 // user from growing the table (and every DUMP) without bound.
 const DefaultMaxPerOwner = 1024
 
+// DefaultMaxRegBytesPerOwner is the registration bytes one non-superuser
+// owner may hold: the sum over its entries of len(netid) + len(addr) +
+// len(owner) + RegEntryOverhead. An ordinary entry ("tcp",
+// "0.0.0.0.8.1", "1000") counts about 50 bytes, so the whole count cap of
+// 1,024 such entries is about 80 KB and fits with room to spare; what the
+// budget stops is a few entries with 9,000-byte strings (a SET carries up
+// to 9,000 bytes each of netid and addr), which the count cap alone lets
+// grow the table, and every DUMP, to 1,024 x 18 KB. A local user holds at
+// most two owners (its uid on the local socket, "unknown" over loopback
+// from an unprivileged port), so it can add at most 512 KiB to the table.
+const DefaultMaxRegBytesPerOwner = 256 << 10
+
+// RegEntryOverhead is what one registration counts beyond its strings in
+// the bytes budget: the fixed fields, as the DUMP carries them (prog,
+// vers and three length words are 20 bytes) plus padding.
+const RegEntryOverhead = 32
+
 // PrivPort is IPPORT_RESERVED: CHECK_PORT protects the ports below it.
 const PrivPort = 1024
+
+// NFSPort is protected too: portmap 6.0's CHECK_PORT treats the NFS port
+// as reserved (pmap_check.c: unreserved_port(p) is p >= IPPORT_RESERVED &&
+// p != NFS_PORT), so an unprivileged user cannot pose as nfsd.
+const NFSPort = 2049
 
 // Handler is server.Handler (same method set; the guard does not import
 // the transports).
@@ -51,7 +74,13 @@ type Config struct {
 	HostAllowed func(c *access.Caller) bool
 	// MaxPerOwner: 0 is DefaultMaxPerOwner; there is no "unlimited".
 	MaxPerOwner int
-	// CheckPort: a SET of a port in 1..1023 needs a superuser caller.
+	// MaxRegBytesPerOwner bounds a non-superuser owner's registrations in
+	// bytes (see DefaultMaxRegBytesPerOwner, its value when 0).
+	MaxRegBytesPerOwner int
+	// CheckPort: a SET that would let any client derive a port in 1..1023
+	// from the entry as served (v2: the port's low 16 bits; a uaddr: every
+	// reader's arithmetic, see pmap.UaddrClientPorts) needs a superuser
+	// caller; others get FALSE.
 	CheckPort bool
 	// Log receives refusals (the daemon's logger is rate-limited); nil
 	// discards them.
@@ -65,6 +94,7 @@ type Stats struct {
 	Refused   atomic.Uint64 // UDP list calls answered AUTH_TOOWEAK (RefuseLists)
 	Limited   atomic.Uint64 // amplifying UDP replies dropped
 	OverCap   atomic.Uint64 // SETs refused: owner at MaxPerOwner
+	OverBytes atomic.Uint64 // SETs refused: owner's bytes over MaxRegBytesPerOwner
 	PortCheck atomic.Uint64 // SETs refused: CHECK_PORT
 }
 
@@ -76,8 +106,19 @@ type Guard struct {
 	Stat Stats
 
 	mu     sync.Mutex
-	owners map[string]int // registrations per owner, from Observe
-	pruner *Pruner        // nil unless pruning is on
+	owners map[string]holding // per owner, from Observe
+	pruner *Pruner            // nil unless pruning is on
+}
+
+// holding is what one owner holds in the table.
+type holding struct {
+	n     int // registrations
+	bytes int // their strings plus RegEntryOverhead each
+}
+
+// entryBytes is e's charge against its owner's bytes budget.
+func entryBytes(e *registry.Entry) int {
+	return len(e.Netid) + len(e.Addr) + len(e.Owner) + RegEntryOverhead
 }
 
 // New returns a Guard in front of next. It counts the table's current
@@ -87,28 +128,45 @@ func New(next Handler, cfg Config) *Guard {
 	if cfg.MaxPerOwner <= 0 {
 		cfg.MaxPerOwner = DefaultMaxPerOwner
 	}
+	if cfg.MaxRegBytesPerOwner <= 0 {
+		cfg.MaxRegBytesPerOwner = DefaultMaxRegBytesPerOwner
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
 		cfg.Log = func(string) {}
 	}
-	g := &Guard{next: next, cfg: cfg, owners: map[string]int{}}
+	g := &Guard{next: next, cfg: cfg, owners: map[string]holding{}}
 	g.tail, _ = next.(tailHandler)
+	// The table as loaded (warm start included); Observe follows it from
+	// here, every SET and UNSET (pruning too) at O(1).
 	for _, e := range cfg.Table.Entries() {
-		g.owners[e.Owner]++
+		h := g.owners[e.Owner]
+		h.n++
+		h.bytes += entryBytes(&e)
+		g.owners[e.Owner] = h
 	}
 	return g
 }
 
-// Observe keeps the per-owner counts (and the pruner's records) in step
-// with the table; call it from the table's observer, under its lock.
+// Observe keeps the per-owner counts and bytes (and the pruner's records)
+// in step with the table; call it from the table's observer, under its
+// lock.
 func (g *Guard) Observe(op registry.Op, e registry.Entry) {
 	g.mu.Lock()
+	h := g.owners[e.Owner]
 	if op == registry.OpSet {
-		g.owners[e.Owner]++
-	} else if g.owners[e.Owner]--; g.owners[e.Owner] <= 0 {
+		h.n++
+		h.bytes += entryBytes(&e)
+	} else {
+		h.n--
+		h.bytes -= entryBytes(&e)
+	}
+	if h.n <= 0 {
 		delete(g.owners, e.Owner)
+	} else {
+		g.owners[e.Owner] = h
 	}
 	p := g.pruner
 	g.mu.Unlock()
@@ -119,9 +177,22 @@ func (g *Guard) Observe(op registry.Op, e registry.Entry) {
 
 // Owned returns the number of registrations held by owner.
 func (g *Guard) Owned(owner string) int {
+	n, _ := g.owned(owner)
+	return n
+}
+
+// OwnedBytes returns the bytes charged to owner (see
+// DefaultMaxRegBytesPerOwner).
+func (g *Guard) OwnedBytes(owner string) int {
+	_, b := g.owned(owner)
+	return b
+}
+
+func (g *Guard) owned(owner string) (n, bytes int) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.owners[owner]
+	h := g.owners[owner]
+	g.mu.Unlock()
+	return h.n, h.bytes
 }
 
 func isDatagram(c *access.Caller) bool {
@@ -174,8 +245,11 @@ type setArgs struct {
 	prog, vers uint32
 	netid      string // v2: "udp"/"tcp" from the protocol ("" for another)
 	addr       []byte // v3/v4 universal address (aliases req)
-	port       uint32 // the port registered, 0 when none
-	hasPort    bool
+	strBytes   int    // len(netid) + len(addr) as the table stores them
+	// served are the ports a client can derive from the entry as the table
+	// will serve it (see servedPorts); n of them are set.
+	served [2]uint16
+	n      int
 }
 
 // parseSet decodes req when it is a SET of program 100000 (any version)
@@ -193,28 +267,86 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		if m.DecodeXDR(&d) != nil {
 			return h, a, false
 		}
-		a = setArgs{prog: m.Prog, vers: m.Vers, port: m.Port, hasPort: true}
+		// The table stores "0.0.0.0.p1.p2" of the port's low 16 bits
+		// (registry.Table.SetV2): 65536+111 is served as 111.
+		a = setArgs{prog: m.Prog, vers: m.Vers, served: [2]uint16{uint16(m.Port)}, n: 1}
 		switch m.Prot {
 		case pmap.IPProtoUDP:
 			a.netid = pmap.NetidUDP
 		case pmap.IPProtoTCP:
 			a.netid = pmap.NetidTCP
 		}
+		// "0.0.0.0.p1.p2" is at most 15 bytes.
+		a.strBytes = len(a.netid) + len("0.0.0.0.255.255")
 	case pmap.Vers3, pmap.Vers4:
 		var r pmap.RPCB
 		if r.DecodeXDR(&d) != nil {
 			return h, a, false
 		}
-		a = setArgs{prog: r.Prog, vers: r.Vers, netid: string(r.Netid), addr: r.Addr}
-		if pmap.FamilyOfNetid(a.netid) == pmap.FamilyInet || pmap.FamilyOfNetid(a.netid) == pmap.FamilyInet6 {
-			if p, ok := pmap.UaddrPort(string(r.Addr)); ok {
-				a.port, a.hasPort = uint32(p), true
+		a = setArgs{prog: r.Prog, vers: r.Vers, netid: string(r.Netid), addr: r.Addr,
+			strBytes: cLen(r.Netid) + cLen(r.Addr)}
+		if servedInet(r.Netid) {
+			if mult, or, ok := pmap.UaddrClientPorts(string(r.Addr)); ok {
+				a.served, a.n = [2]uint16{mult, or}, 2
 			}
 		}
 	default:
 		return h, a, false
 	}
 	return h, a, true
+}
+
+// cLen is the length of b as the table stores it: up to its first NUL.
+func cLen(b []byte) int {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return i
+	}
+	return len(b)
+}
+
+// servedInet reports whether the table serves an entry of netid as a TCP
+// or UDP one: it keeps the netid up to its first NUL and looks it up
+// case-insensitively (strcasecmp), so "TCP" and "tcp\x00junk" answer a
+// GETADDR over tcp, and the latter is in the v2 view.
+func servedInet(netid []byte) bool {
+	if i := bytes.IndexByte(netid, 0); i >= 0 {
+		netid = netid[:i]
+	}
+	for _, n := range [...]string{pmap.NetidUDP, pmap.NetidTCP, pmap.NetidUDP6, pmap.NetidTCP6} {
+		if asciiEqualFold(netid, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// privilegedPort returns a port in 1..IPPORT_RESERVED-1, or the NFS port,
+// that some client would derive from the entry, if there is one
+// (CHECK_PORT compares the port as the table will serve it, DECISIONS
+// "rate limits").
+func (a *setArgs) privilegedPort() (uint16, bool) {
+	for _, p := range a.served[:a.n] {
+		if p > 0 && p < PrivPort || p == NFSPort {
+			return p, true
+		}
+	}
+	return 0, false
 }
 
 // policy answers FALSE, without dispatch, a SET the service would accept
@@ -236,13 +368,16 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 	if owner == access.OwnerSuperuser {
 		return out, false
 	}
-	if g.cfg.CheckPort && a.hasPort && a.port > 0 && a.port < PrivPort {
+	if port, bad := a.privilegedPort(); g.cfg.CheckPort && bad {
 		g.Stat.PortCheck.Add(1)
 		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) +
-			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(a.port), 10) + ")")
+			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(port), 10) + ")")
 		return refuse(out, h.XID), true
 	}
-	if g.Owned(owner) >= g.cfg.MaxPerOwner {
+	n, held := g.owned(owner)
+	add := a.strBytes + len(owner) + RegEntryOverhead
+	overCount, overBytes := n >= g.cfg.MaxPerOwner, held+add > g.cfg.MaxRegBytesPerOwner
+	if overCount || overBytes {
 		// A SET of an existing (prog, vers, netid) adds nothing: let the
 		// service answer it (TRUE for the same address, FALSE otherwise).
 		if a.netid != "" {
@@ -251,9 +386,15 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 				return out, false
 			}
 		}
-		g.Stat.OverCap.Add(1)
-		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) +
-			"): owner " + owner + " holds " + strconv.Itoa(g.cfg.MaxPerOwner) + " registrations (the cap)")
+		what := "owner " + owner + " holds " + strconv.Itoa(g.cfg.MaxPerOwner) + " registrations (the cap)"
+		if overCount {
+			g.Stat.OverCap.Add(1)
+		} else {
+			g.Stat.OverBytes.Add(1)
+			what = "owner " + owner + " holds " + strconv.Itoa(held) + " bytes of registrations, " +
+				strconv.Itoa(add) + " more would pass the budget of " + strconv.Itoa(g.cfg.MaxRegBytesPerOwner)
+		}
+		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) + "): " + what)
 		return refuse(out, h.XID), true
 	}
 	return out, false

@@ -12,7 +12,8 @@ import (
 
 // TestCheckPortLocal: with --check-port, an unprivileged user's SET of
 // port 700 over the local socket (libtirpc rpcb_set) is refused (FALSE, as
-// portmap's CHECK_PORT) and logged, root's is accepted; port 2000 is
+// portmap's CHECK_PORT) and logged, as is one of the NFS port 2049; root's
+// is accepted; port 2000 is
 // anyone's. Without the option, the same SET is accepted (the reference).
 // Also: a non-root user cannot unset root's entry or another user's.
 func TestCheckPortLocal(t *testing.T) {
@@ -24,6 +25,7 @@ func TestCheckPortLocal(t *testing.T) {
 	for _, step := range []struct{ line, want string }{
 		{"@nobody tirpcclient set 300700 1 tcp 0.0.0.0.2.188", "set: false"},
 		{"@nobody tirpcclient set 300701 1 udp 0.0.0.0.7.208", "set: true"},
+		{"@nobody tirpcclient set 300704 1 udp 0.0.0.0.8.1", "set: false"}, // 2049, the NFS port
 		{"tirpcclient set 300702 1 tcp 0.0.0.0.2.188", "set: true"},
 		{"@daemon tirpcclient set 300703 1 tcp 0.0.0.0.7.209", "set: true"},
 		{"@nobody tirpcclient unset 300702 1", "unset: false"}, // root's

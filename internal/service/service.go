@@ -82,7 +82,9 @@ func New(cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg}
+	s := &Service{cfg: cfg}
+	s.stats.init()
+	return s
 }
 
 // ServeRPC handles one call message. It appends the reply to out and
@@ -152,8 +154,15 @@ func (s *Service) serve(out, req []byte, c *access.Caller) (reply, tail []byte, 
 	return r.out, r.tail, true
 }
 
-// Stats returns the GETSTAT counters as the wire would carry them.
-func (s *Service) Stats() [pmap.NumStatVers]pmap.Stat { return *s.stats.snapshot() }
+// Stats returns the GETSTAT counters as the wire would carry them. It
+// decodes an encoding: a slow path, for tests and diagnostics.
+func (s *Service) Stats() [pmap.NumStatVers]pmap.Stat {
+	st, err := pmap.DecodeStatByVers(s.stats.appendXDR(nil))
+	if err != nil {
+		panic("service: GETSTAT encoding does not decode: " + err.Error())
+	}
+	return st
+}
 
 func isDatagram(c *access.Caller) bool {
 	return c.Netid == pmap.NetidUDP || c.Netid == pmap.NetidUDP6

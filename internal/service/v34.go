@@ -3,6 +3,7 @@ package service
 import (
 	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/registry"
+	"github.com/openrpcbind/rpcbind/internal/rpc"
 	"github.com/openrpcbind/rpcbind/pmap"
 	"github.com/openrpcbind/rpcbind/xdr"
 )
@@ -45,8 +46,7 @@ func (r *request) serveV34() {
 		r.getAddrList()
 	case pmap.RPCBProcGetStat:
 		if r.checkAccess(false, 0) {
-			r.success()
-			r.out = pmap.AppendStatByVers(r.out, r.s.stats.snapshot())
+			r.getStat()
 		} else {
 			r.tooWeak()
 		}
@@ -203,4 +203,20 @@ func (r *request) getAddrList() {
 	})
 	r.out = xdr.AppendUint32(r.out, 0)
 	r.s.stats.getAddr(r.vi, a.Prog, a.Vers, r.c.Netid, lastOK)
+}
+
+// getStat is rpcbproc_getstat. Over UDP a reply that cannot fit is known
+// from the lists' maintained sizes before anything is built, and answered
+// SYSTEM_ERR as the reference's failed svc_sendreply is (the same bytes
+// serve would produce after encoding). Otherwise the lists are encoded
+// straight into the reply.
+func (r *request) getStat() {
+	start := len(r.out)
+	r.success()
+	if isDatagram(r.c) && int64(len(r.out)-start)+r.s.stats.wireSize() > MaxUDPReply {
+		r.out = r.out[:start]
+		r.accept(rpc.SystemErr)
+		return
+	}
+	r.out = r.s.stats.appendXDR(r.out)
 }
