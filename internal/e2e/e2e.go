@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/nstest"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 )
 
 // CmdTimeout bounds one command of a script; libtirpc's own total timeout is
@@ -45,9 +46,7 @@ var DaemonArgs = []string{"-f", "-w"}
 func Enter(t *testing.T) (*Env, bool) {
 	t.Helper()
 	if !nstest.Inside() {
-		if os.Geteuid() != 0 {
-			t.Skip("e2e: needs root for network and mount namespaces")
-		}
+		testenv.Root(t, "e2e: network and mount namespaces")
 		buildOnce.Do(func() { buildErr = build() })
 		if buildErr != nil {
 			t.Fatal(buildErr)
