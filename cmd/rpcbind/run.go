@@ -24,9 +24,6 @@ import (
 	"github.com/openrpcbind/rpcbind/systemd"
 )
 
-// Version is printed by -v.
-var Version = "1.2.6 (openrpcbind, Go)"
-
 // shutdownTimeout bounds the wait for requests in progress at a stop.
 const shutdownTimeout = 5 * time.Second
 
@@ -49,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if f.Version {
-		fmt.Fprintln(stdout, "rpcbind "+Version)
+		fmt.Fprintln(stdout, versionString(version, readBuildInfo()))
 		return 0
 	}
 	if f.Abort && f.Debug == 0 {
