@@ -78,7 +78,7 @@ vet: ## go vet ./...
 	$(GO) vet ./...
 
 run: build ## set up user _rpc and /run/rpcbind if missing, then run the daemon in the foreground (-f -w); refuses if port 111 is taken
-	@if [ -n "$$(ss -Hlntu 'sport = :111')" ]; then \
+	@if command -v ss >/dev/null && [ -n "$$(ss -Hlntu 'sport = :111')" ]; then \
 		echo "make run: port 111 is already in use:" >&2; \
 		ss -lntup 'sport = :111' >&2; \
 		echo "stop the system rpcbind first (systemctl stop rpcbind.socket rpcbind.service)" >&2; \
