@@ -25,11 +25,11 @@ func read(t *testing.T, name string) string {
 	return string(b)
 }
 
-// section returns the README section under "## title", up to the next
-// "## " heading.
+// section returns the README section whose "## " heading begins with
+// title, up to the next "## " heading.
 func section(t *testing.T, readme, title string) string {
 	t.Helper()
-	_, rest, ok := strings.Cut(readme, "\n## "+title+"\n")
+	_, rest, ok := strings.Cut(readme, "\n## "+title)
 	if !ok {
 		t.Fatalf("README.md has no section %q", title)
 	}
@@ -113,7 +113,8 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 	if !slices.Contains(targets, "e2e-nspawn") {
 		t.Errorf("no e2e-nspawn target found in the Makefile; targets %v", targets)
 	}
-	for _, tg := range targets {
+	slices.Sort(targets)
+	for _, tg := range slices.Compact(targets) {
 		if !listed[tg] {
 			t.Errorf("make help does not list %s:\n%s", tg, out)
 		}
@@ -126,7 +127,7 @@ func TestMakeHelpListsEveryTarget(t *testing.T) {
 // installs the packages of .ci/deps.
 func TestQuickStart(t *testing.T) {
 	readme := read(t, "README.md")
-	qs := section(t, readme, "Quick start (a fresh Debian bookworm machine, as root)")
+	qs := section(t, readme, "Quick start")
 	goVer := regexp.MustCompile(`(?m)^go (\S+)$`).FindStringSubmatch(read(t, "go.mod"))
 	if goVer == nil {
 		t.Fatal("go.mod has no go line")
