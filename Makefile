@@ -87,7 +87,7 @@ run: build ## set up user _rpc and /run/rpcbind if missing, then run the daemon 
 	@# Debian's rpcbind package creates _rpc (gid nogroup) and /run/rpcbind; do the same when it is absent.
 	@id _rpc >/dev/null 2>&1 || $(SUDO) useradd --system --no-create-home --home-dir /run/rpcbind --shell /usr/sbin/nologin --gid nogroup _rpc
 	@$(SUDO) install -d -m 0755 -o _rpc -g root /run/rpcbind
-	$(SUDO) ./$(BIN)/rpcbind -f -w
+	$(SUDO) $(abspath $(BIN))/rpcbind -f -w
 
 install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pages into $(DESTDIR)$(PREFIX) (Debian's paths)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(PREFIX)/lib/sysusers.d $(DESTDIR)$(MANDIR)/man8
