@@ -24,9 +24,6 @@ import (
 	"github.com/openrpcbind/rpcbind/systemd"
 )
 
-// Version is printed by -v.
-var Version = "1.2.6 (openrpcbind, Go)"
-
 // shutdownTimeout bounds the wait for requests in progress at a stop.
 const shutdownTimeout = 5 * time.Second
 
@@ -49,7 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if f.Version {
-		fmt.Fprintln(stdout, "rpcbind "+Version)
+		fmt.Fprintln(stdout, versionString(version, readBuildInfo()))
 		return 0
 	}
 	if f.Abort && f.Debug == 0 {
@@ -148,8 +145,10 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 
 	notifier := systemd.NewNotifier()
 	hl := newHealth(d, notifier, table, store, len(socks))
+	stateDir, loaded := "", -1
 	if store != nil {
-		d.warmStart(table, store, hl)
+		loaded = d.warmStart(table, store, hl)
+		stateDir = f.StateDir
 		defer store.Close()
 	}
 
@@ -193,6 +192,10 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		}
 		srv.Start(s)
 	}
+	// The one line at start (issue 12): what it listens on, where its
+	// state is; before the waits below, so that a stop at once still
+	// finds it logged.
+	log.Info(startLine(socks, stateDir, loaded, f.RunAs()))
 	// READY=1 only once every serving loop runs (STYLE 11): the server's
 	// UDP readers and accept loops, and the accept loops have called
 	// Accept through their loopListeners (which the watchdog watches).
@@ -310,13 +313,15 @@ func logStateErrors(log *slog.Logger, err error) {
 
 // warmStart loads the saved registrations with -w, writes the fresh table
 // either way, and makes every later change durable before it is
-// acknowledged (DECISIONS "persistence").
-func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store, hl *health) {
+// acknowledged (DECISIONS "persistence"). It returns the number of
+// registrations loaded, -1 without -w.
+func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store, hl *health) int {
 	log := d.log
+	loaded := -1
 	if d.f.WarmStart {
 		entries, err := store.Recover()
 		logStateErrors(log, err)
-		table.Load(entries)
+		loaded = table.Load(entries)
 	}
 	if err := store.Compact(table.Entries()); err != nil {
 		log.Error("warm start: cannot write the state files: " + err.Error())
@@ -325,6 +330,7 @@ func (d *rpcbindDaemon) warmStart(table *registry.Table, store *warmstart.Store,
 	// Keep serving from memory; log at most once a minute, report the
 	// degraded state in STATUS=, retry on a timer (hl.run).
 	table.OnError(func(op registry.Op, e registry.Entry, err error) { hl.persistErr(err) })
+	return loaded
 }
 
 // procNames are the reference's names in access logs (security.c).

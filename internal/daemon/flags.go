@@ -30,7 +30,7 @@ type Flags struct {
 	WarmStart  bool     // -w: read the state files at start
 	Foreground bool     // -f
 	Remote     bool     // -r: forward CALLIT/BCAST/INDIRECT (Debian)
-	Version    bool     // -v (rpcbind >= 1.2.8)
+	Version    bool     // --version (Debian's 1.2.6 rejects -v; we do too)
 	Help       bool     // --help
 
 	// GNU long options, ours (DECISIONS "new options").
@@ -134,9 +134,9 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   -l                 log every access
   -r                 forward CALLIT/BCAST/INDIRECT calls
   -s                 run as user daemon instead of _rpc
-  -v                 print the version
   -w                 warm start: reload registrations saved by the previous run
   --help             this text
+  --version          print the reference's version, ours and Go's
   --state-dir=DIR    state files (default /run/rpcbind)
   --socket=PATH      AF_UNIX socket (default /run/rpcbind.sock)
   --lock-file=PATH   lock file (default /run/rpcbind.lock)
@@ -161,7 +161,8 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
 `
 
 // Parse parses args (without the program name) as GNU getopt_long does
-// with the short options "adh:ilswfrv": combined flags (-wf, -dfw),
+// with the short options "adh:ilswfr" (Debian's 1.2.6: -v is an invalid
+// option, as there): combined flags (-wf, -dfw),
 // attached or separate -h arguments, "--" ending the options, and
 // non-option arguments permuted away (and, as in the reference, ignored).
 // argv0 prefixes error messages, as getopt uses argv[0].
@@ -215,8 +216,6 @@ func Parse(argv0 string, args []string) (*Flags, error) {
 					f.Foreground = true
 				case 'r':
 					f.Remote = true
-				case 'v':
-					f.Version = true
 				case 'h':
 					if k+1 < len(a) {
 						f.Hosts = append(f.Hosts, a[k+1:])

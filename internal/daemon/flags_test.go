@@ -22,7 +22,7 @@ func TestParse(t *testing.T) {
 		{[]string{"-dfw"}, def(func(f *Flags) { f.Debug, f.Foreground, f.WarmStart = 1, true, true })},
 		{[]string{"-dd", "-d"}, def(func(f *Flags) { f.Debug = 3 })},
 		{[]string{"-ailsr"}, def(func(f *Flags) { f.Abort, f.Insecure, f.Verbose, f.DaemonUser, f.Remote = true, true, true, true, true })},
-		{[]string{"-v"}, def(func(f *Flags) { f.Version = true })},
+		{[]string{"--version"}, def(func(f *Flags) { f.Version = true })},
 		// -h: separate, attached, after other flags (the rest of the word is the argument), repeated.
 		{[]string{"-h", "127.0.0.2", "-h::1", "-fh", "10.0.0.1", "-fh192.0.2.1"}, def(func(f *Flags) {
 			f.Hosts = []string{"127.0.0.2", "::1", "10.0.0.1", "192.0.2.1"}
@@ -60,6 +60,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{[]string{"-x"}, "/sbin/rpcbind: invalid option -- 'x'"},
 		{[]string{"-fL"}, "/sbin/rpcbind: invalid option -- 'L'"},
+		// Debian's 1.2.6 has no -v (its usage line lists none): rejected.
+		{[]string{"-v"}, "/sbin/rpcbind: invalid option -- 'v'"},
+		{[]string{"-wv"}, "/sbin/rpcbind: invalid option -- 'v'"},
 		{[]string{"-h"}, "/sbin/rpcbind: option requires an argument -- 'h'"},
 		{[]string{"-f", "-wh"}, "/sbin/rpcbind: option requires an argument -- 'h'"},
 		{[]string{"--bogus"}, "/sbin/rpcbind: unrecognized option '--bogus'"},

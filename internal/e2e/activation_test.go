@@ -19,6 +19,7 @@ import (
 
 	"github.com/openrpcbind/rpcbind/internal/nstest"
 	"github.com/openrpcbind/rpcbind/internal/rpc"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 	"github.com/openrpcbind/rpcbind/pmap"
 )
 
@@ -56,9 +57,7 @@ func activationBinary(t *testing.T) string {
 func activationEnv(t *testing.T) (impls []Impl, sa string, ok bool) {
 	t.Helper()
 	if !nstest.Inside() {
-		if os.Geteuid() != 0 {
-			t.Skip("e2e: needs root for network and mount namespaces")
-		}
+		testenv.Root(t, "e2e: network and mount namespaces")
 		activationBinary(t)
 	}
 	if !nstest.Enter(t) {
@@ -368,7 +367,7 @@ func TestActivationAll(t *testing.T) {
 		return
 	}
 	if _, err := os.Stat("/proc/sys/net/ipv6/bindv6only"); err != nil {
-		t.Skip("no IPv6")
+		testenv.Missing(t, "IPv6 (%v)", err)
 	}
 	setBindV6Only(t, true)
 	defer setBindV6Only(t, false)
@@ -443,7 +442,7 @@ func TestActivationDualStack(t *testing.T) {
 		return
 	}
 	if _, err := os.Stat("/proc/sys/net/ipv6/bindv6only"); err != nil {
-		t.Skip("no IPv6")
+		testenv.Missing(t, "IPv6 (%v)", err)
 	}
 	setBindV6Only(t, false)
 	refBin, err := os.ReadFile(impls[0].Path)

@@ -126,7 +126,7 @@ func TestCombinedFlagsAndOptions(t *testing.T) {
 				steps = append(steps, env.Run(t, l))
 			}
 			stopOK(t, d, syscall.SIGTERM)
-			outs[impl.Name], logs[impl.Name] = steps, d.Output()
+			outs[impl.Name], logs[impl.Name] = steps, Said(t, impl, d)
 
 			// What the steps must show, whoever runs.
 			rpcinfo := steps[0].Stdout
@@ -213,7 +213,7 @@ func TestHostBindFailure(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond) // let the pipe deliver the log
 				stopOK(t, d, syscall.SIGTERM)
-				out := d.Output()
+				out := Said(t, impl, d)
 				if tc.log != "" && !strings.Contains(out, tc.log) {
 					t.Errorf("%s %v: no log line naming %s: %q", impl.Name, args, tc.log, out)
 				}

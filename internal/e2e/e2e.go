@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/nstest"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 )
 
 // CmdTimeout bounds one command of a script; libtirpc's own total timeout is
@@ -45,9 +46,7 @@ var DaemonArgs = []string{"-f", "-w"}
 func Enter(t *testing.T) (*Env, bool) {
 	t.Helper()
 	if !nstest.Inside() {
-		if os.Geteuid() != 0 {
-			t.Skip("e2e: needs root for network and mount namespaces")
-		}
+		testenv.Root(t, "e2e: network and mount namespaces")
 		buildOnce.Do(func() { buildErr = build() })
 		if buildErr != nil {
 			t.Fatal(buildErr)
@@ -171,7 +170,25 @@ type Outcome struct {
 	Steps   []Result
 	Stop    string            // exit status after SIGTERM
 	Files   map[string]string // warm-start files after the stop: mode, owner, hex
-	Journal string            // the daemon's own stdout+stderr
+	Journal string            // the daemon's own stdout+stderr (Said: without our start line)
+}
+
+// Said is what the stopped daemon d, an instance of impl, wrote, ready to
+// be compared with the reference's output: our daemon's start line
+// ("rpcbind: serving ...", nstest.StartLinePrefix), which Debian's daemon
+// does not log, is removed — exactly that one line, nothing else. Said
+// fails t unless ours logged it exactly once and the reference never.
+func Said(t testing.TB, impl Impl, d *nstest.Daemon) string {
+	t.Helper()
+	out, n := nstest.WithoutStartLines(d.Output())
+	want := 1
+	if impl.Name == "reference" {
+		want = 0
+	}
+	if n != want {
+		t.Errorf("%s logged %d start lines (%q...), want %d:\n%s", impl.Name, n, nstest.StartLinePrefix, want, d.Output())
+	}
+	return out
 }
 
 // Restart as a script line stops the daemon with SIGTERM and starts it again
@@ -188,7 +205,7 @@ func (e *Env) RunScript(t testing.TB, impl Impl, script []string) Outcome {
 		if line == Restart {
 			// Stop and start on the same /run: the warm-start path.
 			r := Result{Cmd: line, Stdout: fmt.Sprintln(d.Stop(syscall.SIGTERM))}
-			o.Journal += d.Output()
+			o.Journal += Said(t, impl, d)
 			d = nstest.StartDaemonNamed(t, impl.Name, impl.Path, impl.Args...)
 			o.Steps = append(o.Steps, r)
 			continue
@@ -196,7 +213,7 @@ func (e *Env) RunScript(t testing.TB, impl Impl, script []string) Outcome {
 		o.Steps = append(o.Steps, e.Run(t, line))
 	}
 	o.Stop = fmt.Sprint(d.Stop(syscall.SIGTERM))
-	o.Journal += d.Output()
+	o.Journal += Said(t, impl, d)
 	ents, _ := os.ReadDir(nstest.RPCBindDir)
 	for _, ent := range ents {
 		o.Files[ent.Name()] = describeFile(filepath.Join(nstest.RPCBindDir, ent.Name()))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/nstest"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 	"github.com/openrpcbind/rpcbind/pmap"
 )
 
@@ -75,13 +76,7 @@ func TestGanesha(t *testing.T) {
 	}
 	ganesha := nstest.Need(t, "/usr/bin/ganesha.nfsd")
 	showmount := nstest.Need(t, "/sbin/showmount", "/usr/sbin/showmount")
-	if m, _ := filepath.Glob("/usr/lib/*/ganesha/libfsalmem.so"); len(m) == 0 {
-		msg := "nfs-ganesha-mem (FSAL MEM) is not installed"
-		if v := os.Getenv("CI"); v != "" && v != "0" && v != "false" {
-			t.Fatal(msg + " (CI: .ci/run must install it)")
-		}
-		t.Skip(msg)
-	}
+	testenv.File(t, "nfs-ganesha-mem (FSAL MEM)", "/usr/lib/*/ganesha/libfsalmem.so")
 	conf := filepath.Join(t.TempDir(), "ganesha.conf")
 	if err := os.WriteFile(conf, []byte(ganeshaConf), 0o644); err != nil {
 		t.Fatal(err)

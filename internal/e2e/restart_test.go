@@ -402,7 +402,7 @@ func TestCorruptStateFile(t *testing.T) {
 				t.Errorf("%s did not start from scratch:\n%s", impl.Name, r)
 			}
 			stopOK(t, d, syscall.SIGTERM)
-			out := d.Output()
+			out := Said(t, impl, d)
 			t.Logf("%s said: %q", impl.Name, out)
 			switch impl.Name {
 			case "reference":
@@ -553,7 +553,7 @@ func TestCrossDaemonState(t *testing.T) {
 					steps = append(steps, env.Run(t, l))
 				}
 				stopOK(t, d, syscall.SIGTERM)
-				outs = append(outs, d.Output())
+				outs = append(outs, Said(t, impl, d))
 			}
 			if golden == nil {
 				golden, goldenOut = steps, outs

@@ -1,6 +1,8 @@
 package hostsaccess
 
 import (
+	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -163,22 +165,52 @@ func TestUnsupportedLoggedOnce(t *testing.T) {
 // everyone (not granted) when hosts.deny is unreadable. A directory reads
 // as an empty file.
 func TestUnreadable(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root reads mode-000 files")
-	}
 	c, lb := files(t, "rpcbind: 192.0.2.2\n", "rpcbind: 192.0.2.3\n")
-	if err := os.Chmod(c.denyPath, 0); err != nil {
-		t.Fatal(err)
-	}
+	restore := unreadable(t, c.denyPath)
 	c.Reload()
 	if !c.Allowed(netip.MustParseAddr("192.0.2.2")) || c.Allowed(netip.MustParseAddr("192.0.2.4")) {
 		t.Errorf("unreadable hosts.deny: want only hosts.allow's clients; log:\n%s", lb)
 	}
-	os.Chmod(c.denyPath, 0o644)
-	os.Chmod(c.allowPath, 0)
+	restore()
+	unreadable(t, c.allowPath)
 	c.Reload()
 	if !c.Allowed(netip.MustParseAddr("192.0.2.2")) || c.Allowed(netip.MustParseAddr("192.0.2.3")) {
 		t.Errorf("unreadable hosts.allow: want it ignored; log:\n%s", lb)
+	}
+}
+
+// unreadable makes path fail to open, with something other than "no such
+// file", and returns what puts it back. A mode-000 file stops every user
+// but root (the daemon reads as _rpc); root gets a symlink to itself
+// (ELOOP), so that the test runs under `make test` as well.
+func unreadable(t *testing.T, path string) (restore func()) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(path, 0); err != nil {
+			t.Fatal(err)
+		}
+		return func() { os.Chmod(path, 0o644) }
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Base(path), path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Open(path); err == nil || errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("open of the symlink loop: %v, want an error other than not-exist", err)
+	}
+	return func() {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

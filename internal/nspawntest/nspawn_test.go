@@ -1,9 +1,10 @@
 package nspawntest
 
 import (
+	"github.com/openrpcbind/rpcbind/internal/testenv"
+
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,14 +17,11 @@ import (
 // and RPCBIND_NSPAWN_MIRROR override the cached tree and the mirror.
 func TestSystemdE2E(t *testing.T) {
 	if os.Getenv("RPCBIND_NSPAWN") != "1" {
-		t.Skip("set RPCBIND_NSPAWN=1 to boot a container (root, systemd-nspawn, debootstrap; minutes when cold)")
+		testenv.Missing(t, "the opt-in RPCBIND_NSPAWN=1 (boots a Debian container: root, systemd-nspawn, debootstrap; minutes when cold; `make test` sets it)")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
-		t.Skip("systemd-nspawn missing (apt-get install systemd-container)")
-	}
+	testenv.Root(t, "nspawntest: systemd-nspawn")
+	testenv.Tool(t, "systemd-nspawn")
+	testenv.Tool(t, "debootstrap")
 	daemon := Ours
 	if d := os.Getenv("RPCBIND_NSPAWN_DAEMON"); d != "" {
 		daemon = Daemon(d)

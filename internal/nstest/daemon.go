@@ -217,3 +217,29 @@ func portBound(table string, port int, listen bool) bool {
 	}
 	return false
 }
+
+// StartLinePrefix begins the one line our daemon logs when it starts
+// serving (cmd/rpcbind's startLine, checked there to agree). Debian's C
+// daemon logs nothing at start.
+const StartLinePrefix = "rpcbind: serving "
+
+// WithoutStartLines returns a daemon's output without our start lines
+// (whole lines beginning with StartLinePrefix) and how many it removed.
+// Comparisons of our daemon's output with the reference's remove exactly
+// these and nothing else; callers check the count (one per start of ours,
+// none for the reference).
+func WithoutStartLines(out string) (string, int) {
+	if !strings.Contains(out, StartLinePrefix) {
+		return out, 0
+	}
+	var b strings.Builder
+	n := 0
+	for _, line := range strings.SplitAfter(out, "\n") {
+		if strings.HasPrefix(line, StartLinePrefix) && strings.HasSuffix(line, "\n") {
+			n++
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String(), n
+}

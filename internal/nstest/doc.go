@@ -17,6 +17,7 @@
 //		...
 //	}
 //
-// Namespaces need root: Enter skips the test when the effective uid is not 0.
+// Namespaces need root: Enter fails the test when the effective uid is not 0
+// (skips it in a reduced run, see internal/testenv).
 // Only loopback traffic is possible inside: the namespace has no other link.
 package nstest

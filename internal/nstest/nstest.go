@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 )
 
 // envChild marks a re-executed test binary; its value is the name of the test
@@ -54,9 +56,7 @@ func Enter(t *testing.T) bool {
 		}
 		return true
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("nstest: needs root for network and mount namespaces")
-	}
+	testenv.Root(t, "nstest: network and mount namespaces")
 	runChild(t)
 	return false
 }
@@ -227,34 +227,12 @@ func FreshRun(t testing.TB) {
 	}
 }
 
-// inCI reports whether the CI environment variable asks for missing tools
-// to fail tests instead of skipping them.
-func inCI() bool {
-	v := os.Getenv("CI")
-	return v != "" && v != "0" && v != "false"
-}
-
-// Need returns the path of a program the test needs. When it is missing the
-// test fails under CI (CI=1 or CI=true) and is skipped elsewhere.
+// Need returns the path of the first of candidates that is installed (a
+// name in $PATH or an executable path); when none is, the test fails, or is
+// skipped in a reduced run (internal/testenv).
 func Need(t testing.TB, candidates ...string) string {
 	t.Helper()
-	for _, c := range candidates {
-		if strings.ContainsRune(c, '/') {
-			if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-				return c
-			}
-			continue
-		}
-		if p, err := exec.LookPath(c); err == nil {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("nstest: none of %v is installed", candidates)
-	if inCI() {
-		t.Fatal(msg + " (CI: .ci/run must install it)")
-	}
-	t.Skip(msg)
-	return ""
+	return testenv.Tool(t, candidates...)
 }
 
 // ReferenceRpcbind returns the path of Debian's C rpcbind (package rpcbind).

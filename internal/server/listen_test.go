@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/openrpcbind/rpcbind/internal/testenv"
+
 	"errors"
 	"net"
 	"net/netip"
@@ -170,11 +172,11 @@ func TestListenHosts(t *testing.T) {
 
 func TestFromListenerRefusesDualStack(t *testing.T) {
 	if !ipv6Available() {
-		t.Skip("no IPv6")
+		testenv.Missing(t, "IPv6")
 	}
 	l, err := net.Listen("tcp", "[::]:0") // Go leaves "tcp" on [::] dual-stack
 	if err != nil {
-		t.Skip(err)
+		testenv.Missing(t, "a dual-stack tcp socket on [::] (%v)", err)
 	}
 	defer l.Close()
 	if _, err := FromListener(l); !errors.Is(err, ErrDualStack) {
@@ -182,7 +184,7 @@ func TestFromListenerRefusesDualStack(t *testing.T) {
 	}
 	s, err := listenTCP("tcp6", netip.MustParseAddrPort("[::1]:0"))
 	if err != nil {
-		t.Skip(err)
+		testenv.Missing(t, "IPv6 loopback ::1 (%v)", err)
 	}
 	defer s.Close()
 	got, err := FromListener(s.Listener)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/openrpcbind/rpcbind/internal/access"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 )
 
 // ioTimeout only guards against a hung test; no assertion depends on it.
@@ -64,7 +65,7 @@ func startUDP(t testing.TB, s *Server, netid, addr string) netip.AddrPort {
 	t.Helper()
 	sock, err := listenUDP(netid, netip.MustParseAddrPort(addr))
 	if err != nil {
-		t.Skipf("listen %s %s: %v", netid, addr, err)
+		testenv.Missing(t, "a %s socket on %s (%v)", netid, addr, err)
 	}
 	s.Start(sock)
 	return sock.Packet.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -114,7 +115,7 @@ func TestUDP6ReplyFromRequestDestination(t *testing.T) {
 	port := startUDP(t, s, "udp6", "[::]:0").Port()
 	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
 	if err != nil {
-		t.Skip("no ::1:", err)
+		testenv.Missing(t, "IPv6 loopback ::1 (%v)", err)
 	}
 	defer c.Close()
 	me := c.LocalAddr().(*net.UDPAddr).AddrPort()
@@ -183,7 +184,7 @@ func startStream(t testing.TB, s *Server, netid, addr string) string {
 		sock, err = listenTCP(netid, netip.MustParseAddrPort(addr))
 	}
 	if err != nil {
-		t.Skipf("listen %s %s: %v", netid, addr, err)
+		testenv.Missing(t, "a %s socket on %s (%v)", netid, addr, err)
 	}
 	s.Start(sock)
 	return sock.Listener.Addr().String()
@@ -430,9 +431,7 @@ func TestMain(m *testing.M) {
 // A client running as uid 65534 is seen with that uid (SO_PEERCRED).
 func TestUnixPeerCredOtherUser(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
-		if os.Geteuid() != 0 {
-			t.Skip("needs root to run a client as another uid")
-		}
+		testenv.Root(t, "a client running as another uid")
 		dir := t.TempDir()
 		os.Chmod(dir, 0o755)
 		os.Chmod(filepath.Dir(dir), 0o755)

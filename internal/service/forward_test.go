@@ -12,6 +12,7 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/forward"
 	"github.com/openrpcbind/rpcbind/internal/registry"
 	"github.com/openrpcbind/rpcbind/internal/rpc"
+	"github.com/openrpcbind/rpcbind/internal/testenv"
 	"github.com/openrpcbind/rpcbind/internal/testvec"
 	"github.com/openrpcbind/rpcbind/pmap"
 	"github.com/openrpcbind/rpcbind/xdr"
@@ -23,7 +24,7 @@ import (
 func TestForwarding(t *testing.T) {
 	svcConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		t.Skip("no loopback:", err)
+		testenv.Missing(t, "loopback 127.0.0.1 (%v)", err)
 	}
 	defer svcConn.Close()
 	port := svcConn.LocalAddr().(*net.UDPAddr).Port

@@ -1,6 +1,8 @@
 package warmstart
 
 import (
+	"github.com/openrpcbind/rpcbind/internal/testenv"
+
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,12 +27,8 @@ var ours = []Entry{
 // private namespace, it lists our entries (rpcinfo) and, on SIGTERM, writes
 // them back into its own files exactly.
 func TestReferenceReadsOurFiles(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a private network and mount namespace")
-	}
-	if _, err := os.Stat(refDaemon); err != nil {
-		t.Skip("reference daemon not installed:", err)
-	}
+	testenv.Root(t, "a private network and mount namespace")
+	testenv.Tool(t, refDaemon)
 	in, out := t.TempDir(), t.TempDir()
 	// Written by the Store, as our daemon does on exit: the table starts
 	// with our own self entries, which the reference drops.
