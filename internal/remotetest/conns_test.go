@@ -204,4 +204,3 @@ func TestReapKeepsLocalConnections(t *testing.T) {
 		})
 	}
 }
-
