@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -88,6 +90,12 @@ func (s source) String() string {
 	return s.net.String()
 }
 
+// lruConn is a source's least recently active connection (shedLocked).
+type lruConn struct {
+	c  streamConn
+	at int64
+}
+
 func (c *conn) peer() *access.Caller  { return &c.caller }
 func (c *econn) peer() *access.Caller { return &c.caller }
 
@@ -157,7 +165,8 @@ func (s *Server) tier(src source, n, fair int) int {
 // returns how many it closed.
 func (s *Server) sweepLocked(now time.Time, next *source) int {
 	fair := s.fairLocked(next)
-	over := map[source]bool{}
+	over := s.overScratch
+	clear(over)
 	for _, t := range [2]int{0, 1} {
 		for src, n := range s.bySource {
 			if s.tier(src, n, fair) == t {
@@ -186,14 +195,11 @@ func (s *Server) sweepLocked(now time.Time, next *source) int {
 // source of the first non-empty tier; false when there is none.
 func (s *Server) shedLocked(next *source) bool {
 	fair := s.fairLocked(next)
-	type cand struct {
-		lru streamConn
-		at  int64
-	}
-	lru := make(map[source]cand, len(s.bySource))
+	lru := s.lruScratch
+	clear(lru)
 	for c, src := range s.conns {
-		if at := c.active(); lru[src].lru == nil || at < lru[src].at {
-			lru[src] = cand{c, at}
+		if at := c.active(); lru[src].c == nil || at < lru[src].at {
+			lru[src] = lruConn{c, at}
 		}
 	}
 	var (
@@ -206,14 +212,16 @@ func (s *Server) shedLocked(next *source) bool {
 		n := s.bySource[src]
 		t := s.tier(src, n, fair)
 		if victim == nil || t < vTier || t == vTier && (n > vN || n == vN && k.at < vAt) {
-			victim, vTier, vN, vAt, vSrc = k.lru, t, n, k.at, src
+			victim, vTier, vN, vAt, vSrc = k.c, t, n, k.at, src
 		}
 	}
 	if victim == nil {
 		return false
 	}
-	s.log.Debug("server: connections at cap, closing the least active of the heaviest source",
-		"source", vSrc.String(), "conns", vN, "fair", fair)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // spare the formatting in a flood
+		s.log.Debug("server: connections at cap, closing the least active of the heaviest source",
+			"source", vSrc.String(), "conns", vN, "fair", fair)
+	}
 	s.dropLocked(victim, vTier <= 1)
 	return true
 }

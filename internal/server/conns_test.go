@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/nstest"
 )
 
@@ -350,4 +352,97 @@ func TestLocalPerUIDCap(t *testing.T) {
 			t.Errorf("%d connections open, want %d", n, 3+3+8)
 		}
 	})
+}
+
+// fakeConn is a streamConn for the accounting alone.
+type fakeConn struct {
+	caller access.Caller
+	at     int64
+	killed bool
+	name   string
+}
+
+func (c *fakeConn) active() int64        { return c.at }
+func (c *fakeConn) wake()                {}
+func (c *fakeConn) kill()                { c.killed = true }
+func (c *fakeConn) peer() *access.Caller { return &c.caller }
+
+// TestShedOrder: which connection goes when one more arrives at the cap
+// (MaxConns 8, per-uid share 2, no idle sweep), following the rule in
+// conns.go. Each connection is "who@age": who is uidN (local socket), an
+// address, and age orders activity (larger: less recently active).
+func TestShedOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		open    []string
+		next    string
+		victims []string // acceptable victims
+	}{
+		{"a remote over its share goes before idler local ones",
+			[]string{"uid0@90", "uid0@91", "uid1000@92", "127.0.0.1@93", "192.0.2.1@1", "192.0.2.1@2", "192.0.2.1@3", "192.0.2.1@4"},
+			"192.0.2.9", []string{"192.0.2.1@4"}},
+		{"one /64 is one source",
+			[]string{"uid0@90", "2001:db8::1@5", "2001:db8::2@6", "2001:db8::3@7", "2001:db8::4@1", "2001:db8:0:1::1@99", "192.0.2.7@98", "192.0.2.8@97"},
+			"192.0.2.9", []string{"2001:db8::3@7"}},
+		{"a flood of light remote sources: the least active remote goes, not local",
+			[]string{"uid0@99", "uid0@98", "192.0.2.1@5", "192.0.2.2@6", "192.0.2.3@7", "192.0.2.4@4", "192.0.2.5@3", "192.0.2.6@2"},
+			"192.0.2.9", []string{"192.0.2.3@7"}},
+		{"a local source over max(fair, per-uid) goes when no remote is over",
+			[]string{"uid0@1", "uid0@2", "uid0@3", "uid0@4", "uid0@5", "uid0@6", "192.0.2.1@90", "192.0.2.2@91"},
+			"192.0.2.9", []string{"uid0@6"}},
+		{"the heaviest remote over its share, ties to the least active",
+			[]string{"192.0.2.1@1", "192.0.2.1@2", "192.0.2.1@3", "192.0.2.2@4", "192.0.2.2@5", "192.0.2.2@6", "uid0@99", "uid5@98"},
+			"uid7", []string{"192.0.2.2@6"}},
+		{"only local: the heaviest",
+			[]string{"uid1@1", "uid1@2", "uid2@3", "uid0@4", "uid0@5", "uid0@6", "127.0.0.1@7", "::1@8"},
+			"uid3", []string{"uid0@6"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(HandlerFunc(func(out, _ []byte, _ *access.Caller) ([]byte, bool) { return out, false }),
+				Options{Log: quietLog(), MaxConns: 8, MaxConnsPerUID: 2, ReapIdle: time.Hour})
+			mk := func(spec string) *fakeConn {
+				who, age, _ := strings.Cut(spec, "@")
+				c := &fakeConn{name: spec, caller: access.Caller{Netid: "tcp", UID: -1}}
+				if a, _ := strconv.Atoi(age); a > 0 {
+					c.at = time.Now().Add(-time.Duration(a) * time.Second).UnixNano()
+				} else {
+					c.at = time.Now().UnixNano()
+				}
+				if uid, ok := strings.CutPrefix(who, "uid"); ok {
+					c.caller.Netid = "local"
+					c.caller.UID, _ = strconv.Atoi(uid)
+				} else {
+					c.caller.Addr = netip.AddrPortFrom(netip.MustParseAddr(who), 1000)
+				}
+				return c
+			}
+			var open []*fakeConn
+			for _, spec := range tc.open {
+				c := mk(spec)
+				if !s.addConn(c) {
+					t.Fatalf("%s refused", spec)
+				}
+				open = append(open, c)
+			}
+			if !s.addConn(mk(tc.next)) {
+				t.Fatalf("%s refused", tc.next)
+			}
+			var killed []string
+			for _, c := range open {
+				if c.killed {
+					killed = append(killed, c.name)
+				}
+			}
+			if len(killed) != 1 || !slices.Contains(tc.victims, killed[0]) {
+				t.Errorf("for %s: closed %v, want one of %v", tc.next, killed, tc.victims)
+			}
+			s.mu.Lock()
+			n := len(s.conns)
+			s.mu.Unlock()
+			if n != 8 {
+				t.Errorf("%d connections accounted, want 8", n)
+			}
+			s.closing.Store(true)
+		})
+	}
 }

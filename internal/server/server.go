@@ -134,14 +134,18 @@ type Server struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
-	mu        sync.Mutex
-	conns     map[streamConn]source // open connections and whom they count against
-	bySource  map[source]int        // open connections per source
-	loops     []*eloop              // EngineEpoll, started with the first stream socket
-	listeners []net.Listener
-	packets   []*net.UDPConn
-	starting  int           // serving loops started and not yet running
-	running   chan struct{} // closed when starting drops to 0
+	mu       sync.Mutex
+	conns    map[streamConn]source // open connections and whom they count against
+	bySource map[source]int        // open connections per source
+	// Scratch maps of reaping (conns.go), kept to spare an allocation per
+	// accept at the cap; each holds at most one entry per source.
+	overScratch map[source]bool
+	lruScratch  map[source]lruConn
+	loops       []*eloop // EngineEpoll, started with the first stream socket
+	listeners   []net.Listener
+	packets     []*net.UDPConn
+	starting    int           // serving loops started and not yet running
+	running     chan struct{} // closed when starting drops to 0
 }
 
 // New returns a Server that sends every message to h.
@@ -184,7 +188,8 @@ func New(h Handler, opt Options) *Server {
 	if opt.StreamLoops <= 0 {
 		opt.StreamLoops = DefaultStreamLoops()
 	}
-	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int)}
+	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
+		overScratch: make(map[source]bool), lruScratch: make(map[source]lruConn)}
 }
 
 // Start serves sock in the background until Shutdown. The Server owns the
