@@ -49,7 +49,8 @@ type Flags struct {
 	UDPRate             float64 // --udp-rate: amplifying UDP replies per second per source prefix
 	UDPBurst            int     // --udp-burst
 	NoHostsAccess       bool    // --no-hosts-access: ignore /etc/hosts.allow and hosts.deny
-	MaxConnsPerSource   int     // --max-conns-per-source: open TCP connections per non-local address
+	MaxConnsPerSource   int     // --max-conns-per-source: open TCP connections per non-local IPv4 address or IPv6 /64
+	MaxConnsPerUID      int     // --max-conns-per-uid: open local-socket connections per uid other than 0
 	MaxRegsPerOwner     int     // --max-regs-per-owner: registrations per non-superuser owner
 	MaxRegBytesPerOwner int     // --max-reg-bytes-per-owner: their bytes (strings + 32 per entry)
 	CheckPort           bool    // --check-port: a SET of a port below 1024 or 2049 needs superuser
@@ -96,6 +97,7 @@ var longOpts = []longOpt{
 	{"udp-burst", true, positive("udp-burst", func(f *Flags, n int) { f.UDPBurst = n })},
 	{"no-hosts-access", false, func(f *Flags, _ string) error { f.NoHostsAccess = true; return nil }},
 	{"max-conns-per-source", true, positive("max-conns-per-source", func(f *Flags, n int) { f.MaxConnsPerSource = n })},
+	{"max-conns-per-uid", true, positive("max-conns-per-uid", func(f *Flags, n int) { f.MaxConnsPerUID = n })},
 	{"max-regs-per-owner", true, positive("max-regs-per-owner", func(f *Flags, n int) { f.MaxRegsPerOwner = n })},
 	{"max-reg-bytes-per-owner", true, positive("max-reg-bytes-per-owner", func(f *Flags, n int) { f.MaxRegBytesPerOwner = n })},
 	{"check-port", false, func(f *Flags, _ string) error { f.CheckPort = true; return nil }},
@@ -146,7 +148,10 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   --no-abstract      do not listen on the abstract socket @/run/rpcbind.sock
   --stream-engine=E  serve TCP and local connections with epoll event loops
                      (default) or a goroutine per connection (goroutine)
-  --max-conns-per-source=N  open TCP connections per non-local address (default 64)
+  --max-conns-per-source=N  open TCP connections per non-local IPv4 address or
+                            IPv6 /64 (default 64)
+  --max-conns-per-uid=N     open local-socket connections per uid; root exempt
+                            (default 64)
   --max-regs-per-owner=N    registrations per non-superuser owner (default 1024)
   --max-reg-bytes-per-owner=N  bytes of those registrations: netid, address and
                      owner strings plus 32 per entry (default 262144)

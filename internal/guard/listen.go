@@ -10,23 +10,27 @@ import (
 )
 
 // DefaultMaxConnsPerSource caps the open stream connections of one
-// non-local source address. A client of the portmapper opens one
-// connection per lookup and closes it; 64 leaves room for a busy NFS
+// non-local source: an IPv4 address or an IPv6 /64 (access.SourcePrefix;
+// a host owning a /64 picks a fresh address per connection, so counting
+// full IPv6 addresses would cap nothing). A client of the portmapper opens
+// one connection per lookup and closes it; 64 leaves room for a busy NFS
 // client's parallel mounts while one remote host can hold at most 64 of
 // the server's MaxConns (default 1024) descriptors (CVE-2021-46828 was one
-// host exhausting them all). Local sources are never counted.
+// host exhausting them all). Loopback sources are never counted here (the
+// server's global cap and reaping still count them).
 const DefaultMaxConnsPerSource = 64
 
 // SourceLimit wraps a TCP listener: a connection from a non-local source
-// that already has max open connections is closed at once, before the
-// server sees it. Connections from loopback and non-TCP listeners pass.
+// (access.SourcePrefix of its address) that already has max open
+// connections is reset at once, before the server sees it. Connections
+// from loopback and non-TCP listeners pass.
 type SourceLimit struct {
 	net.Listener
 	max   int
 	local func(netip.Addr) bool // exempt sources; access.IsLoopback
 
 	mu     sync.Mutex
-	open   map[netip.Addr]int
+	open   map[netip.Prefix]int
 	denied atomic.Uint64
 }
 
@@ -35,17 +39,18 @@ func LimitPerSource(l net.Listener, max int) *SourceLimit {
 	if max <= 0 {
 		max = DefaultMaxConnsPerSource
 	}
-	return &SourceLimit{Listener: l, max: max, local: access.IsLoopback, open: map[netip.Addr]int{}}
+	return &SourceLimit{Listener: l, max: max, local: access.IsLoopback, open: map[netip.Prefix]int{}}
 }
 
 // Denied is the number of connections closed for the cap.
 func (l *SourceLimit) Denied() uint64 { return l.denied.Load() }
 
-// Open returns the connections counted for a.
+// Open returns the connections counted for a's source (its IPv4 address
+// or IPv6 /64).
 func (l *SourceLimit) Open(a netip.Addr) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.open[a.Unmap()]
+	return l.open[access.SourcePrefix(a)]
 }
 
 // Accept implements net.Listener.
@@ -67,17 +72,18 @@ func (l *SourceLimit) Accept() (net.Conn, error) {
 		if l.local(a) {
 			return nc, nil
 		}
+		src := access.SourcePrefix(a)
 		l.mu.Lock()
-		if l.open[a] >= l.max {
+		if l.open[src] >= l.max {
 			l.mu.Unlock()
 			l.denied.Add(1)
 			tc.SetLinger(0) // RST: no TIME_WAIT kept for a refused peer
 			tc.Close()
 			continue
 		}
-		l.open[a]++
+		l.open[src]++
 		l.mu.Unlock()
-		return &countedConn{TCPConn: tc, l: l, a: a}, nil
+		return &countedConn{TCPConn: tc, l: l, src: src}, nil
 	}
 }
 
@@ -86,7 +92,7 @@ func (l *SourceLimit) Accept() (net.Conn, error) {
 type countedConn struct {
 	*net.TCPConn
 	l    *SourceLimit
-	a    netip.Addr
+	src  netip.Prefix
 	once sync.Once
 }
 
@@ -98,8 +104,8 @@ func (c *countedConn) NetConn() net.Conn { return c.TCPConn }
 func (c *countedConn) Close() error {
 	c.once.Do(func() {
 		c.l.mu.Lock()
-		if c.l.open[c.a]--; c.l.open[c.a] <= 0 {
-			delete(c.l.open, c.a)
+		if c.l.open[c.src]--; c.l.open[c.src] <= 0 {
+			delete(c.l.open, c.src)
 		}
 		c.l.mu.Unlock()
 	})

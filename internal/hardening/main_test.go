@@ -26,6 +26,10 @@ func TestMain(m *testing.M) {
 		serviceHelper(p)
 		return
 	}
+	if n := os.Getenv(envHold); n != "" {
+		holdHelper(n)
+		return
+	}
 	os.Exit(e2e.Main(m))
 }
 

@@ -54,7 +54,8 @@ const (
 	// DefaultMaxConns caps open stream connections over all listeners.
 	DefaultMaxConns = 1024
 	// ReapIdle: when 4/5 of MaxConns are in use, connections idle this long
-	// are closed (libtirpc svc_vc.c rendezvous_request).
+	// are closed (libtirpc svc_vc.c rendezvous_request), here only those
+	// of sources over their fair share (conns.go).
 	ReapIdle = 15 * time.Second
 	// DefaultIdleTimeout closes a connection that sent nothing for this long.
 	// Clients of the portmapper make a few calls and hang up; five minutes
@@ -71,14 +72,18 @@ const (
 
 // Options tune a Server; zero fields take the defaults above.
 type Options struct {
-	Log           *slog.Logger // nil: slog.Default()
-	UDPReaders    int          // readers per UDP socket; 0: max(1, GOMAXPROCS/2) (each takes UDPBatch datagrams per wake-up)
-	MaxRecord     int
-	MaxConns      int
-	IdleTimeout   time.Duration
-	RecordTimeout time.Duration
-	WriteTimeout  time.Duration
-	ReapIdle      time.Duration
+	Log        *slog.Logger // nil: slog.Default()
+	UDPReaders int          // readers per UDP socket; 0: max(1, GOMAXPROCS/2) (each takes UDPBatch datagrams per wake-up)
+	MaxRecord  int
+	MaxConns   int
+	// MaxConnsPerUID caps the local-socket connections of one uid other
+	// than 0 (0: DefaultMaxConnsPerUID); it is also the share a local
+	// source keeps when connections are reaped (conns.go).
+	MaxConnsPerUID int
+	IdleTimeout    time.Duration
+	RecordTimeout  time.Duration
+	WriteTimeout   time.Duration
+	ReapIdle       time.Duration
 	// StreamEngine serves TCP and AF_UNIX connections: EngineGoroutine
 	// (a goroutine per connection) or EngineEpoll (StreamLoops event
 	// loops); "" is DefaultStreamEngine.
@@ -112,6 +117,9 @@ type Stats struct {
 	Records      atomic.Uint64 // stream records handled
 	TooLarge     atomic.Uint64 // connections closed for a record over MaxRecord
 	Reaped       atomic.Uint64 // connections closed because of MaxConns
+	ReapedShare  atomic.Uint64 // of Reaped: connections of a source over its fair share
+	ReapedLocal  atomic.Uint64 // of Reaped: local-socket and loopback connections
+	UIDDenied    atomic.Uint64 // local connections closed at accept for MaxConnsPerUID
 	Panics       atomic.Uint64 // handler panics recovered
 	Errors       atomic.Uint64 // read/write errors other than EOF and timeouts
 }
@@ -126,13 +134,18 @@ type Server struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
-	mu        sync.Mutex
-	conns     map[streamConn]struct{}
-	loops     []*eloop // EngineEpoll, started with the first stream socket
-	listeners []net.Listener
-	packets   []*net.UDPConn
-	starting  int           // serving loops started and not yet running
-	running   chan struct{} // closed when starting drops to 0
+	mu       sync.Mutex
+	conns    map[streamConn]source // open connections and whom they count against
+	bySource map[source]int        // open connections per source
+	// Scratch maps of reaping (conns.go), kept to spare an allocation per
+	// accept at the cap; each holds at most one entry per source.
+	overScratch map[source]bool
+	lruScratch  map[source]lruConn
+	loops       []*eloop // EngineEpoll, started with the first stream socket
+	listeners   []net.Listener
+	packets     []*net.UDPConn
+	starting    int           // serving loops started and not yet running
+	running     chan struct{} // closed when starting drops to 0
 }
 
 // New returns a Server that sends every message to h.
@@ -154,6 +167,9 @@ func New(h Handler, opt Options) *Server {
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = DefaultMaxConns
 	}
+	if opt.MaxConnsPerUID <= 0 {
+		opt.MaxConnsPerUID = DefaultMaxConnsPerUID
+	}
 	if opt.IdleTimeout <= 0 {
 		opt.IdleTimeout = DefaultIdleTimeout
 	}
@@ -172,7 +188,8 @@ func New(h Handler, opt Options) *Server {
 	if opt.StreamLoops <= 0 {
 		opt.StreamLoops = DefaultStreamLoops()
 	}
-	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]struct{})}
+	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
+		overScratch: make(map[source]bool), lruScratch: make(map[source]lruConn)}
 }
 
 // Start serves sock in the background until Shutdown. The Server owns the

@@ -372,24 +372,34 @@ func TestStreamConnCapEvictsLeastActive(t *testing.T) {
 	})
 }
 
-// At 4/5 of MaxConns, connections idle longer than ReapIdle are closed.
+// At 4/5 of MaxConns, connections idle longer than ReapIdle are closed,
+// only those of a source over its share: 127.0.0.1 holds 3 of MaxConns 5
+// with two sources (fair share 2, local share max(2, MaxConnsPerUID 1)),
+// 127.0.0.2 holds 1 and keeps it.
 func TestStreamReapIdleUnderPressure(t *testing.T) {
 	eachEngine(t, func(t *testing.T, engine string) {
-		s, _ := newServer(t, Options{StreamEngine: engine, MaxConns: 5, ReapIdle: time.Nanosecond})
-		addr := startStream(t, s, "tcp", "127.0.0.1:0")
+		s, _ := newServer(t, Options{StreamEngine: engine, MaxConns: 5, ReapIdle: time.Nanosecond, MaxConnsPerUID: 1})
+		addr := startStream(t, s, "tcp", "0.0.0.0:0")
 		var cs []net.Conn
-		for i := range 4 {
-			c := dial(t, "tcp", addr)
+		for i := range 3 {
+			c := dialFrom(t, "127.0.0.1", addr)
 			c.Write(record(fmt.Sprint(i)))
 			readRecord(t, c)
 			cs = append(cs, c)
 		}
-		dial(t, "tcp", addr).Write(record("new")) // the 5th: the 4 idle ones go
+		other := dialFrom(t, "127.0.0.2", addr)
+		other.Write(record("other"))
+		readRecord(t, other)
+		dialFrom(t, "127.0.0.2", addr).Write(record("new")) // the 5th: the 3 idle ones of 127.0.0.1 go
 		for _, c := range cs {
 			expectClosed(t, c)
 		}
-		if n := s.Stat.Reaped.Load(); n != 4 {
-			t.Errorf("reaped = %d, want 4", n)
+		other.Write(record("still"))
+		if got := readRecord(t, other); !strings.HasSuffix(got, "|still") {
+			t.Errorf("127.0.0.2's connection after the sweep: %q", got)
+		}
+		if n, share := s.Stat.Reaped.Load(), s.Stat.ReapedShare.Load(); n != 3 || share != 3 {
+			t.Errorf("reaped = %d (over share %d), want 3 (3)", n, share)
 		}
 	})
 }
@@ -411,6 +421,9 @@ func TestUnixPeerCredRoot(t *testing.T) {
 const envPeerClient = "SERVER_TEST_PEERCRED_CLIENT"
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(envHoldClient); spec != "" {
+		os.Exit(holdClient(spec))
+	}
 	if path := os.Getenv(envPeerClient); path != "" {
 		c, err := net.Dial("unix", path)
 		if err != nil {

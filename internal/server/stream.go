@@ -20,9 +20,10 @@ import (
 // streamConn is an open stream connection of either engine, as the
 // Server's accounting (cap, reaping, shutdown) sees it.
 type streamConn interface {
-	active() int64 // unix nanoseconds of accept or the last reply
-	wake()         // shutdown: stop waiting for the next request
-	kill()         // close it now (reaped, or shutdown out of time)
+	active() int64        // unix nanoseconds of accept or the last reply
+	wake()                // shutdown: stop waiting for the next request
+	kill()                // close it now (reaped, or shutdown out of time)
+	peer() *access.Caller // who it is budgeted to (conns.go)
 }
 
 // conn is one stream connection, served by one goroutine: requests are read,
@@ -85,7 +86,7 @@ func (s *Server) acceptLoop(sock *Socket) {
 			// CVE-2018-14621 loop).
 			s.Stat.Errors.Add(1)
 			s.log.Error("server: accept", "netid", sock.Netid, "err", err)
-			s.reap(time.Now(), true)
+			s.reap(time.Now())
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			time.Sleep(backoff)
 			continue
@@ -130,66 +131,6 @@ func addrPort(a net.Addr) netip.AddrPort {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return netip.AddrPort{}
-}
-
-// addConn registers c, making room first: at 4/5 of MaxConns connections
-// idle for ReapIdle go; at MaxConns the least recently active one goes
-// (libtirpc's policy, so that a flood of idle connections cannot lock
-// clients out).
-func (s *Server) addConn(c streamConn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
-		return false
-	}
-	if len(s.conns) >= s.opt.MaxConns*4/5 {
-		s.reapLocked(time.Now(), len(s.conns) >= s.opt.MaxConns)
-	}
-	s.conns[c] = struct{}{}
-	s.wg.Add(1)
-	return true
-}
-
-func (s *Server) reap(now time.Time, force bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reapLocked(now, force)
-}
-
-// reapLocked closes connections idle for ReapIdle; if none was and force is
-// set, it closes the least recently active one. Closed connections leave
-// the map when their goroutine ends; they are removed here already so that
-// the count is right at once.
-func (s *Server) reapLocked(now time.Time, force bool) {
-	limit := now.Add(-s.opt.ReapIdle).UnixNano()
-	var oldest streamConn
-	reaped := false
-	for c := range s.conns {
-		la := c.active()
-		if la < limit {
-			s.dropLocked(c)
-			reaped = true
-			continue
-		}
-		if oldest == nil || la < oldest.active() {
-			oldest = c
-		}
-	}
-	if !reaped && force && oldest != nil {
-		s.dropLocked(oldest)
-	}
-}
-
-func (s *Server) dropLocked(c streamConn) {
-	s.Stat.Reaped.Add(1)
-	delete(s.conns, c)
-	c.kill()
-}
-
-func (s *Server) removeConn(c streamConn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 }
 
 // Read implements io.Reader for the RecordReader, from the read buffer
