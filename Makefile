@@ -48,8 +48,9 @@ bench-compare: build ## ours vs Debian's rpcbind vs a C responder, each in its o
 	cmd/rpcbench/bench-compare.sh $(BIN)/rpcbind $(BIN)/rpcbench $(BIN)/responder $(BENCHSECS) $(BENCHROUNDS)
 
 ATTACKSECS  ?= 5
+ATTACKNICE  ?= 0
 bench-attack: build ## ours vs Debian's rpcbind under each attack (remote namespace, local nobody): victim loss, p50/p99, max RSS; ATTACKSECS each
-	$(SUDO) $(BIN)/rpcbench attack-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -secs $(ATTACKSECS) -out testdata/bench/bench-attack-$$(date -u +%F).txt
+	$(SUDO) $(BIN)/rpcbench attack-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -secs $(ATTACKSECS) -nice $(ATTACKNICE) -out testdata/bench/bench-attack-$$(date -u +%F).txt
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

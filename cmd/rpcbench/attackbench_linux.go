@@ -32,12 +32,14 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -98,9 +100,16 @@ func attackBenchMain(args []string) error {
 	fs.StringVar(&ours, "ours", "bin/rpcbind", "our daemon")
 	fs.StringVar(&ref, "ref", "/usr/sbin/rpcbind", "the reference daemon")
 	fs.StringVar(&out, "out", "", "write the raw lines to this file")
+	nice := fs.Int("nice", 0, "niceness of the whole run (daemons, victim, attackers; negative on a busy machine)")
 	o.register(fs)
 	fs.Parse(args)
+	if *nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, max(-20, min(19, *nice))); err != nil {
+			return fmt.Errorf("attack-bench: -nice: %w", err)
+		}
+	}
 	o.secs = min(max(o.secs, 1), 60)
+	killOnSignal()
 	if os.Geteuid() != 0 {
 		return errors.New("attack-bench: needs root (namespaces, daemons on port 111)")
 	}
@@ -110,8 +119,8 @@ func attackBenchMain(args []string) error {
 	}
 	ours, _ = filepath.Abs(ours)
 	var lines []string
-	header := fmt.Sprintf("# bench-attack %s, %d CPUs (%s), %ds per phase, victim %d probes/s per transport, timeout %s",
-		time.Now().UTC().Format("2006-01-02"), cpuCount(), cpuModel(), o.secs, o.rate, o.timeout)
+	header := fmt.Sprintf("# bench-attack %s, %d CPUs (%s), load %s, nice %d, %ds per phase, victim %d probes/s per transport, timeout %s",
+		time.Now().UTC().Format("2006-01-02"), cpuCount(), cpuModel(), loadAvg(), *nice, o.secs, o.rate, o.timeout)
 	fmt.Println(header)
 	for _, d := range [][2]string{{"ours", ours + " -f -w"}, {"reference", ref + " -f -w"}} {
 		l, err := runNamespace(self, d[0], d[1], o)
@@ -138,8 +147,10 @@ func attackBenchMain(args []string) error {
 func runNamespace(self, name, daemon string, o benchOpts) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), nsRunTimeout)
 	defer cancel()
-	args := append([]string{"--net", "--mount", "--propagation", "private", "--", self, "attack-ns",
-		"-name", name, "-daemon", daemon}, o.args()...)
+	// A pid namespace too: when attack-ns (its init) ends, the kernel
+	// kills whatever is left in it, even a daemon that changed its uid.
+	args := append([]string{"--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+		"--", self, "attack-ns", "-name", name, "-daemon", daemon, "-outer-ns", outerNS()}, o.args()...)
 	cmd := exec.Command("unshare", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
@@ -152,6 +163,8 @@ func runNamespace(self, name, daemon string, o benchOpts) ([]string, error) {
 	}
 	pgid := cmd.Process.Pid
 	defer syscall.Kill(-pgid, syscall.SIGKILL) // stragglers of the group
+	running.Store(int64(pgid))
+	defer running.Store(0)
 	go func() {
 		<-ctx.Done()
 		syscall.Kill(-pgid, syscall.SIGKILL)
@@ -169,6 +182,33 @@ func runNamespace(self, name, daemon string, o benchOpts) ([]string, error) {
 	return lines, err
 }
 
+// running is the process group of the namespace run in progress, killed
+// when attack-bench is interrupted.
+var running atomic.Int64
+
+// killOnSignal ends the run in progress on SIGINT or SIGTERM: its process
+// group is not the terminal's, so it would not get the signal itself.
+func killOnSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-ch
+		if pg := running.Load(); pg > 0 {
+			syscall.Kill(-int(pg), syscall.SIGKILL)
+		}
+		fmt.Fprintln(os.Stderr, "attack-bench:", sig)
+		os.Exit(130)
+	}()
+}
+
+// outerNS names attack-bench's own network and mount namespaces, which
+// attack-ns must not be in.
+func outerNS() string {
+	net, _ := os.Readlink("/proc/self/ns/net")
+	mnt, _ := os.Readlink("/proc/self/ns/mnt")
+	return net + "," + mnt
+}
+
 // attackNSMain is "rpcbench attack-ns", inside the private namespaces.
 func attackNSMain(args []string) error {
 	var o benchOpts
@@ -176,9 +216,10 @@ func attackNSMain(args []string) error {
 	fs := flag.NewFlagSet("attack-ns", flag.ExitOnError)
 	fs.StringVar(&name, "name", "ours", "daemon's name in the output")
 	fs.StringVar(&daemon, "daemon", "", "daemon command line (space-separated)")
+	outer := fs.String("outer-ns", "", "attack-bench's namespaces (net:[…],mnt:[…])")
 	o.register(fs)
 	fs.Parse(args)
-	if err := mustBePrivateNS(); err != nil {
+	if err := mustBePrivateNS(*outer); err != nil {
 		return err
 	}
 	if err := runCmd("ip", "link", "set", "lo", "up"); err != nil {
@@ -221,20 +262,20 @@ func attackNSMain(args []string) error {
 	return nil
 }
 
-// mustBePrivateNS refuses to run in its parent's (attack-bench's) or init's
-// network or mount namespace: attack-ns mounts over /run and adds links.
-func mustBePrivateNS() error {
+// mustBePrivateNS refuses to run in attack-bench's network or mount
+// namespace (outer) or init's: attack-ns mounts over /run and adds links.
+func mustBePrivateNS(outer string) error {
+	if outer == "" {
+		return errors.New("attack-ns: run it through attack-bench")
+	}
 	for _, ns := range []string{"net", "mnt"} {
 		self, err := os.Readlink("/proc/self/ns/" + ns)
 		if err != nil {
 			return err
 		}
-		parent, err := os.Readlink("/proc/" + strconv.Itoa(os.Getppid()) + "/ns/" + ns)
-		init, _ := os.Readlink("/proc/1/ns/" + ns) // may be unreadable in a sandbox
-		for _, o := range []string{parent, init} {
-			if err != nil || o == self {
-				return fmt.Errorf("attack-ns: not in a private %s namespace (run it through attack-bench)", ns)
-			}
+		init, _ := os.Readlink("/proc/1/ns/" + ns) // our own pid namespace's init: ourselves, or unreadable
+		if init == self && os.Getpid() != 1 || strings.Contains(outer, self) {
+			return fmt.Errorf("attack-ns: not in a private %s namespace (run it through attack-bench)", ns)
 		}
 	}
 	out, err := exec.Command("ip", "-o", "link", "show").Output()
@@ -571,6 +612,16 @@ func (s *rssSampler) stop() (int64, bool) {
 	close(s.done)
 	r := <-s.result
 	return r[0], r[1] != 0
+}
+
+// loadAvg is the 1-minute load average: on a shared machine it says how
+// much of the noise was other work.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func cpuCount() int { return runtime.NumCPU() }
