@@ -90,9 +90,12 @@ func attackReport(in io.Reader, out io.Writer) error {
 			if base == nil || p99 > lim {
 				miss = append(miss, "p99")
 			}
-			if k.d != "reference" {
-				// A reference that answered nothing has no p99 to beat.
-				if ref != nil && num(ref, "lost") < num(ref, "sent") {
+			if k.d != "reference" && ref != nil {
+				// A lost probe counts as an infinite latency: a reference
+				// that lost 1% or more of its probes has no p99 to beat.
+				if rl, rs := num(ref, "lost"), num(ref, "sent"); rl*100 >= rs {
+					target += " and ≤ ref ∞"
+				} else {
 					target += fmt.Sprintf(" and ≤ ref %.0f", num(ref, "p99"))
 					if p99 > num(ref, "p99") {
 						miss = append(miss, "p99 > ref")
@@ -104,6 +107,14 @@ func attackReport(in io.Reader, out io.Writer) error {
 		achieved := "–"
 		if at != nil {
 			achieved = at["rate"] + " " + at["unit"]
+			switch {
+			case at["statentries"] != "":
+				achieved += " (" + at["statentries"] + " stat entries)"
+			case at["established"] != "":
+				achieved += " (of " + at["established"] + " opened)"
+			case at["regs_tried"] != "":
+				achieved += fmt.Sprintf(" (%.0f of %s regs)", num(at, "regs_unix_ok")+num(at, "regs_udp_ok"), at["regs_tried"])
+			}
 		} else if k.a != "none" {
 			achieved = "attacker failed"
 			miss = append(miss, "no attack")
