@@ -534,6 +534,7 @@ func attackIdle(c attackConfig, ready func()) (res attackResult, err error) {
 		case nil:
 			state[fd] = 1
 		case unix.EINPROGRESS:
+			state[fd] = 0
 			ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}
 			unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &ev)
 		default:
