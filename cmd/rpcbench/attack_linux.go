@@ -23,9 +23,11 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -67,7 +69,17 @@ type attackResult struct {
 
 func (r *attackResult) add(k string, v any) { r.extra = append(r.extra, fmt.Sprintf("%s=%v", k, v)) }
 
+// stopping is set by SIGTERM (the driver's RSS ceiling): the attack ends
+// early and still prints its result line.
+var stopping atomic.Bool
+
+// live reports whether the attack goes on: before end and not stopped.
+func live(end time.Time) bool { return !stopping.Load() && time.Now().Before(end) }
+
 func attackMain(args []string) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() { <-sig; stopping.Store(true) }()
 	var c attackConfig
 	var s4, s6 string
 	fs := flag.NewFlagSet("attack", flag.ExitOnError)
@@ -280,7 +292,7 @@ func attackGetstatUDP(c attackConfig, ready func()) (res attackResult, err error
 	msg := getstatCall(0)
 	perMS := max(1, c.rate/1000)
 	var sent, failed int64
-	for k := 0; time.Now().Before(end) && sent < maxFloodCalls; k++ {
+	for k := 0; live(end) && sent < maxFloodCalls; k++ {
 		next := t0.Add(time.Duration(k+1) * time.Millisecond)
 		for j := 0; j < perMS; j++ {
 			binary.BigEndian.PutUint32(msg, uint32(sent))
@@ -321,7 +333,7 @@ func attackGetstatTCP(c attackConfig, ready func()) (res attackResult, err error
 			defer wg.Done()
 			s := &stream{network: "tcp", addr: c.target4 + ":111"}
 			defer s.close()
-			for xid := uint32(i) << 24; time.Now().Before(end) && sent.Load() < maxFloodCalls; xid++ {
+			for xid := uint32(i) << 24; live(end) && sent.Load() < maxFloodCalls; xid++ {
 				if s.c == nil {
 					cn, err := dialFrom(c.src4[0], c.target4)
 					if err != nil {
@@ -380,7 +392,7 @@ func attackPipeline(c attackConfig, ready func()) (res attackResult, err error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) && sent.Load() < maxFloodCalls {
+			for live(end) && sent.Load() < maxFloodCalls {
 				cn, err := dialFrom(c.src4[0], c.target4)
 				if err != nil {
 					failed.Add(1)
@@ -408,7 +420,7 @@ func attackPipeline(c attackConfig, ready func()) (res attackResult, err error) 
 						}
 					}
 				}()
-				for time.Now().Before(end) && sent.Load() < maxFloodCalls {
+				for live(end) && sent.Load() < maxFloodCalls {
 					cn.SetWriteDeadline(time.Now().Add(attackIOWait))
 					if _, err := cn.Write(buf); err != nil {
 						var ne net.Error
@@ -447,7 +459,7 @@ func attackChurn(c attackConfig, ready func()) (res attackResult, err error) {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			for k := w; time.Now().Before(end) && ok.Load()+failed.Load() < maxChurn; k += 8 {
+			for k := w; live(end) && ok.Load()+failed.Load() < maxChurn; k += 8 {
 				cn, err := dialFrom(c.src4[k%len(c.src4)], c.target4)
 				if err != nil {
 					failed.Add(1)
@@ -569,7 +581,9 @@ func attackIdle(c attackConfig, ready func()) (res attackResult, err error) {
 	res.add("established", established)
 	res.add("pending", count(0))
 	ready()
-	time.Sleep(c.dur)
+	for end := time.Now().Add(c.dur); live(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	// Still open: nothing to read and no EOF or reset.
 	var held int64
 	var b [1]byte
@@ -640,7 +654,7 @@ func attackSlowDump(c attackConfig, ready func()) (res attackResult, err error) 
 	dump := record(rpcbCall(1, 3, procDump, nil))
 	var changes, failed int64
 	t1 := time.Now()
-	for k := 0; k < c.dumps && time.Now().Before(end); k++ {
+	for k := 0; k < c.dumps && live(end); k++ {
 		if set(us, uint32(1<<24+k), k%2 == 0, 0x41ffffff, "tcp", "0.0.0.0.4.1") {
 			changes++
 		}
@@ -666,7 +680,9 @@ func attackSlowDump(c attackConfig, ready func()) (res attackResult, err error) 
 		time.Sleep(10 * time.Millisecond)
 	}
 	el := time.Since(t1)
-	time.Sleep(time.Until(end))
+	for live(end) {
+		time.Sleep(50 * time.Millisecond)
+	}
 	res.sent, res.replies, res.failed = int64(len(held))+failed, int64(len(held)), failed
 	res.rate, res.unit = float64(len(held))/el.Seconds(), "dumps/s"
 	res.add("changes_ok", changes)

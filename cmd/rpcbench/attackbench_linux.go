@@ -446,22 +446,14 @@ func (p *phase) run() (lines []string) {
 	}
 	pid := d.Process.Pid
 
+	victimEnd := time.Duration(p.o.secs) * time.Second
 	var atk *exec.Cmd
 	atkOut := make(chan string, 16)
-	stopAttack := func() {
-		if atk != nil && atk.Process != nil {
-			atk.Process.Kill()
-		}
-	}
-	sampler := startRSS(pid, int64(p.o.rssCeilMiB)<<20, stopAttack)
-	victimEnd := time.Duration(p.o.secs) * time.Second
-	atkErr := ""
 	if p.attack != "none" {
 		atk = p.attacker(victimEnd + time.Second)
 		atk.Stderr = os.Stderr
 		pr, _ := atk.StdoutPipe()
 		if err := atk.Start(); err != nil {
-			sampler.stop()
 			return []string{"error=attacker " + strconv.Quote(err.Error())}
 		}
 		go func() {
@@ -471,6 +463,17 @@ func (p *phase) run() (lines []string) {
 			}
 			close(atkOut)
 		}()
+	}
+	signalAttack := func(sig syscall.Signal) {
+		if atk != nil {
+			atk.Process.Signal(sig)
+		}
+	}
+	// Over the ceiling the attacker is asked to stop (it still reports);
+	// the timer below kills it if it does not.
+	sampler := startRSS(pid, int64(p.o.rssCeilMiB)<<20, func() { signalAttack(syscall.SIGTERM) })
+	atkErr := ""
+	if atk != nil {
 		select {
 		case l, ok := <-atkOut:
 			if !ok || l != "ready" {
@@ -478,6 +481,7 @@ func (p *phase) run() (lines []string) {
 			}
 		case <-time.After(readyTimeout):
 			atkErr = "attacker setup over " + readyTimeout.String()
+			signalAttack(syscall.SIGKILL)
 		}
 	}
 	var vres []victimResult
@@ -489,7 +493,7 @@ func (p *phase) run() (lines []string) {
 	}
 	var atkLine string
 	if atk != nil {
-		timer := time.AfterFunc(30*time.Second, stopAttack)
+		timer := time.AfterFunc(30*time.Second, func() { signalAttack(syscall.SIGKILL) })
 		for l := range atkOut {
 			if strings.HasPrefix(l, "attacker ") {
 				atkLine = l

@@ -119,6 +119,9 @@ func attackReport(in io.Reader, out io.Writer) error {
 			achieved = "attacker failed"
 			miss = append(miss, "no attack")
 		}
+		if ab := ph["aborted"]; ab != "" {
+			achieved += " (stopped: " + strings.ReplaceAll(ab, "_", " ") + ")"
+		}
 		res := "met"
 		if len(miss) > 0 {
 			res = "missed: " + strings.Join(miss, ", ")
