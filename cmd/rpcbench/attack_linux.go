@@ -31,8 +31,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/openrpcbind/rpcbind/xdr"
 )
 
 // Attack bounds.
@@ -207,39 +205,6 @@ func fillStats(c attackConfig, src netip.Addr, res *attackResult) error {
 	}
 	res.add("statentries", n)
 	return nil
-}
-
-// countStatEntries counts the addrinfo and rmtinfo entries of a GETSTAT
-// result (rpcb_stat_byvers), -1 when it does not decode. Unlike
-// pmap.DecodeStatByVers it has no list cap: the reference's lists grow.
-func countStatEntries(res []byte) int {
-	var d xdr.Decoder
-	d.Reset(res)
-	n := 0
-	for v := 0; v < 3; v++ {
-		for i := 0; i < 13+2; i++ { // info[RPCBSTAT_HIGHPROC], setinfo, unsetinfo
-			d.Uint32()
-		}
-		for d.More() && d.Err() == nil && n < 1<<20 {
-			d.Uint32()
-			d.Uint32()
-			d.Uint32()
-			d.Uint32()
-			d.String(9000)
-			n++
-		}
-		for d.More() && d.Err() == nil && n < 1<<20 {
-			for k := 0; k < 6; k++ {
-				d.Uint32()
-			}
-			d.String(9000)
-			n++
-		}
-	}
-	if d.Err() != nil {
-		return -1
-	}
-	return n
 }
 
 // attackGetstatUDP fills the lists, then floods v4 GETSTAT over UDP at

@@ -96,3 +96,36 @@ func bigString(n int, i int) string {
 	p := strconv.Itoa(i) + "-"
 	return p + strings.Repeat("x", max(0, n-len(p)))
 }
+
+// countStatEntries counts the addrinfo and rmtinfo entries of a GETSTAT
+// result (rpcb_stat_byvers), -1 when it does not decode. Unlike
+// pmap.DecodeStatByVers it has no list cap: the reference's lists grow.
+func countStatEntries(res []byte) int {
+	var d xdr.Decoder
+	d.Reset(res)
+	n := 0
+	for v := 0; v < 3; v++ {
+		for i := 0; i < 13+2; i++ { // info[RPCBSTAT_HIGHPROC], setinfo, unsetinfo
+			d.Uint32()
+		}
+		for d.More() && d.Err() == nil && n < 1<<20 {
+			d.Uint32()
+			d.Uint32()
+			d.Uint32()
+			d.Uint32()
+			d.String(9000)
+			n++
+		}
+		for d.More() && d.Err() == nil && n < 1<<20 {
+			for k := 0; k < 6; k++ {
+				d.Uint32()
+			}
+			d.String(9000)
+			n++
+		}
+	}
+	if d.Err() != nil {
+		return -1
+	}
+	return n
+}
