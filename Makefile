@@ -21,7 +21,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare run install e2e-nspawn clean fmt vet
+.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare bench-attack run install e2e-nspawn clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -70,6 +70,11 @@ bench-compare: build ## ours vs Debian's rpcbind vs a C responder, each in its o
 	@mkdir -p $(BIN)
 	gcc -O2 -o $(BIN)/responder testdata/bench/responder.c
 	cmd/rpcbench/bench-compare.sh $(BIN)/rpcbind $(BIN)/rpcbench $(BIN)/responder $(BENCHSECS) $(BENCHROUNDS)
+
+ATTACKSECS  ?= 5
+ATTACKNICE  ?= 0
+bench-attack: build ## ours vs Debian's rpcbind under each attack (remote namespace, local nobody): victim loss, p50/p99, max RSS; ATTACKSECS each
+	$(SUDO) $(BIN)/rpcbench attack-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -secs $(ATTACKSECS) -nice $(ATTACKNICE) -out testdata/bench/bench-attack-$$(date -u +%F).txt
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

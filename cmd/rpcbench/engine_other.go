@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"time"
 )
 
@@ -19,3 +20,9 @@ func runEngine(ctx context.Context, c config, tmpl []byte) (workerResult, time.D
 }
 
 func dialRawUDP(c config) (conn, error) { return dial(c) }
+
+// subcommands: the attack bench needs Linux namespaces; only its report
+// runs elsewhere.
+var subcommands = map[string]func([]string) error{
+	"attack-report": func([]string) error { return attackReport(os.Stdin, os.Stdout) },
+}

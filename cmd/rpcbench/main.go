@@ -5,6 +5,11 @@
 // by itself. It prints one line per run:
 //
 //	workload calls/s p50 p99 p999 timeouts errors [cpu-µs/call cpu-s/100k rss]
+//
+// "rpcbench report" prints bench-compare's table from such lines.
+// "rpcbench attack-bench" is make bench-attack (attackbench_linux.go): a
+// local victim measured while attacks run, against ours and the reference;
+// "rpcbench attack-report" prints its table from the raw lines.
 package main
 
 import (
@@ -50,6 +55,15 @@ type config struct {
 }
 
 func main() {
+	if len(os.Args) > 1 {
+		if fn := subcommands[os.Args[1]]; fn != nil {
+			if err := fn(os.Args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "rpcbench:", err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:111", "daemon address (host:port), or socket path with -t unix")
 	flag.StringVar(&c.transport, "t", "udp", "transport: udp, tcp (persistent), tcpconn (a connection per call), unix")
