@@ -79,6 +79,7 @@ type eloop struct {
 	spare  []*econn      // the other ready list, swapped with it
 	recs   int           // records served in the current connection's turn
 	outN   int           // bytes of replies written in the current turn
+	free   []byte        // a stash buffer no connection uses, reused by the next (never charged: one per loop)
 	wall   int64         // unix nanoseconds of the same instant
 	base   time.Time
 	sweep  time.Duration // next sweep on the loop clock
@@ -92,10 +93,11 @@ type econn struct {
 	closer     io.Closer // nil, or the accepted wrapper to Close last (a per-source slot)
 	caller     access.Caller
 	lastActive atomic.Int64
-	hold       hold // memory charged to the held-bytes budget
-	closed     bool // owned by the loop, as are the fields below
-	doomed     bool // killed before the loop registered it
-	queued     bool // stashed input waits in the loop's ready list
+	hold       hold   // memory charged to the held-bytes budget
+	closed     bool   // owned by the loop, as are the fields below
+	doomed     bool   // killed before the loop registered it
+	queued     bool   // stashed input waits in the loop's ready list
+	events     uint32 // the epoll interest set
 
 	since    time.Duration // loop clock: idle since, record started, or write started
 	inRecord bool          // bytes of a record have arrived
@@ -354,6 +356,7 @@ func (l *eloop) control() {
 		}
 		c.seq = l.seq
 		c.since = l.mono
+		c.events = unix.EPOLLIN
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd), Pad: int32(c.seq)}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 			l.s.Stat.Errors.Add(1)
@@ -540,7 +543,7 @@ func (l *eloop) feed(c *econn, p []byte) {
 		}
 		c.since = l.mono
 		if c.writing() {
-			c.stash = append(c.stash[:0], p...)
+			l.stashRest(c, p)
 			if l.account(c) {
 				l.interest(c, unix.EPOLLOUT)
 			}
@@ -549,7 +552,7 @@ func (l *eloop) feed(c *econn, p []byte) {
 		if len(p) > 0 && (l.recs >= s.opt.RecordsPerWakeup || l.outN >= wakeupOutput) {
 			// The turn is spent: the rest waits for the next iteration,
 			// unread and unpolled, in the ready list.
-			c.stash = append(c.stash[:0], p...)
+			l.stashRest(c, p)
 			if l.account(c) {
 				c.queued = true
 				l.ready = append(l.ready, c)
@@ -584,10 +587,22 @@ func (l *eloop) settle(c *econn) {
 	if c.closed || c.writing() || c.queued {
 		return
 	}
+	if l.free == nil && cap(c.stash) <= loopReadBuf {
+		l.free = c.stash[:0]
+	}
 	c.stash = nil
 	if l.account(c) {
 		l.interest(c, unix.EPOLLIN)
 	}
+}
+
+// stashRest keeps p, input not yet processed, in c (p may be c's own
+// stash); a first stash takes the loop's free buffer when it fits.
+func (l *eloop) stashRest(c *econn, p []byte) {
+	if c.stash == nil && len(p) > 0 && cap(l.free) >= len(p) {
+		c.stash, l.free = l.free, nil
+	}
+	c.stash = append(c.stash[:0], p...)
 }
 
 // account charges what c holds to the Server's budget; when c is shed
@@ -725,9 +740,10 @@ func (l *eloop) flush(c *econn) {
 // spent); it never waits for both (a connection with a reply pending is
 // not read).
 func (l *eloop) interest(c *econn, events uint32) {
-	if c.closed {
+	if c.closed || c.events == events {
 		return
 	}
+	c.events = events
 	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.seq)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
 		l.s.Stat.Errors.Add(1)
