@@ -102,7 +102,14 @@ func dumpPinning(t *testing.T, bin, engine string) {
 	if port, err := getport(t, "tcp"); err != nil || port != 111 {
 		t.Errorf("GETPORT after the pinners: %d, %v", port, err)
 	}
-	res, err := c.Call(ctx(t), pmap.Prog, 3, uint32(pmap.RPCBProcDump), nil, nil)
+	opt := quick
+	opt.MaxReply = 64 << 20
+	dc, err := rpc.Dial("unix", nstest.SocketPath, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	res, err := dc.Call(ctx(t), pmap.Prog, 3, uint32(pmap.RPCBProcDump), nil, nil)
 	if err != nil {
 		t.Fatalf("DUMP after the pinners: %v", err)
 	}

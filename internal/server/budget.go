@@ -27,8 +27,9 @@ import (
 // once however many connections reference it), stashed input and record
 // reassembly — counts against MaxHeldBytes over all connections of both
 // engines. A connection that would push the total over it makes room by
-// shedding the heaviest holder (ties: the one whose write has waited
-// longest, the slowest reader), or is itself shed when it is the heaviest;
+// shedding among the heaviest holders (weights within a factor of two
+// count as equal) the one whose write has waited longest, the slowest
+// reader; it is itself shed when it is more than twice as heavy as any;
 // the total never exceeds the budget (Envoy's overload manager sheds the
 // same way). Per connection, the high watermark is one reply: a connection
 // with a reply pending is not read (back-pressure), so it cannot queue a
@@ -103,10 +104,10 @@ func tailKey(tail []byte) (*byte, int) {
 
 // set makes h hold bytes of owned buffers and reference the tail key (nil:
 // none) of size tailLen. A decrease always succeeds. An increase that
-// would take the total over the budget sheds the heaviest other holder
-// until it fits, unless h itself is the heaviest: then h is shed, holds
-// nothing and set returns false (the caller closes it). After a shed set
-// returns false without accounting.
+// would take the total over the budget sheds holders (victimLocked) until
+// it fits, unless h itself is picked: then h is shed, holds nothing and
+// set returns false (the caller closes it). After a shed set returns
+// false without accounting.
 func (b *heldBudget) set(h *hold, bytes int, tail *byte, tailLen int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -126,9 +127,8 @@ func (b *heldBudget) set(h *hold, bytes int, tail *byte, tailLen int) bool {
 		if b.total+need <= b.max {
 			break
 		}
-		v := b.heaviestLocked()
-		w := bytes + tailLen
-		if v == nil || w > v.weight() || (w == v.weight() && older(h, v)) {
+		v := b.victimLocked(h, bytes+tailLen)
+		if v == h {
 			b.shedLocked(h)
 			return false
 		}
@@ -204,13 +204,25 @@ func older(a, b *hold) bool {
 	return wa != 0 && (wb == 0 || wa < wb)
 }
 
-// heaviestLocked is the holder with the largest weight, ties to the one
-// whose write has waited longest; nil when none holds anything.
-func (b *heldBudget) heaviestLocked() *hold {
+// victimLocked picks who goes to make room for newcomer h of weight w:
+// among the heaviest — every holder (h included) weighing at least half
+// the largest weight — the one whose write has waited longest. Weights
+// within a factor of two count as equal, so that a slightly larger reply
+// (a DUMP of a table grown by one entry) does not make every newcomer
+// "the heaviest" while old non-readers keep the budget; a newcomer more
+// than twice as heavy as any holder goes itself.
+func (b *heldBudget) victimLocked(h *hold, w int) *hold {
+	top := w
+	for o := range b.holders {
+		top = max(top, o.weight())
+	}
 	var v *hold
-	for h := range b.holders {
-		if v == nil || h.weight() > v.weight() || (h.weight() == v.weight() && older(h, v)) {
-			v = h
+	if 2*w >= top {
+		v = h
+	}
+	for o := range b.holders {
+		if 2*o.weight() >= top && (v == nil || older(o, v)) {
+			v = o
 		}
 	}
 	return v
