@@ -56,10 +56,11 @@ fuzz: ## run every Fuzz target in the repo for FUZZTIME each (default 10s)
 	FUZZTIME=$(FUZZTIME) .ci/fuzz.sh
 
 FUZZCITIME  ?= 20s
-fuzz-ci: ## fuzz the dispatch (service, guard) and the stream record reader for FUZZCITIME each (CI)
+fuzz-ci: ## fuzz the dispatch (service, guard), the stream record reader and the stream engine for FUZZCITIME each (CI)
 	$(GO) test -run '^$$' -fuzz '^FuzzServeRPC$$' -fuzztime $(FUZZCITIME) ./internal/service
 	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZCITIME) ./internal/guard
 	$(GO) test -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZCITIME) ./internal/rpc
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamEngine$$' -fuzztime $(FUZZCITIME) ./internal/server
 
 bench: ## run all benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...

@@ -183,7 +183,8 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	if f.Debug > 0 {
 		h = debugHandler(h, log)
 	}
-	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine})
+	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine,
+		RecordsPerWakeup: f.RecordsPerWakeup, MaxHeldBytes: f.MaxHeldBytes})
 	for _, s := range socks {
 		if s.Listener != nil {
 			l := newLoopListener(d.limitListener(s))

@@ -43,6 +43,10 @@ type Flags struct {
 	NoAbstract      bool   // --no-abstract: do not listen on @/run/rpcbind.sock
 	StreamEngine    string // --stream-engine: "epoll" (default) or "goroutine"
 
+	// Stream budgets (issue 11); 0: the server's defaults.
+	RecordsPerWakeup int // --records-per-wakeup: calls served per connection per event-loop turn
+	MaxHeldBytes     int // --max-held-bytes: memory held for stream clients
+
 	// Hardening (issue 6). Zero values take the defaults of internal/guard
 	// and internal/ratelimit.
 	RefuseRemoteUDPDump bool    // --refuse-remote-udp-dump: UDP DUMP/GETSTAT from non-local sources → AUTH_TOOWEAK
@@ -105,6 +109,8 @@ var longOpts = []longOpt{
 	{"prune-interval", true, positive("prune-interval", func(f *Flags, n int) { f.PruneInterval = n })},
 	{"tcp-host-restrict", false, func(f *Flags, _ string) error { f.TCPHostRestrict = true; return nil }},
 	{"no-abstract", false, func(f *Flags, _ string) error { f.NoAbstract = true; return nil }},
+	{"records-per-wakeup", true, positive("records-per-wakeup", func(f *Flags, n int) { f.RecordsPerWakeup = n })},
+	{"max-held-bytes", true, positive("max-held-bytes", func(f *Flags, n int) { f.MaxHeldBytes = n })},
 	{"stream-engine", true, func(f *Flags, v string) error {
 		if v != "epoll" && v != "goroutine" {
 			return fmt.Errorf("invalid --stream-engine %q (epoll or goroutine)", v)
@@ -148,6 +154,11 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
   --no-abstract      do not listen on the abstract socket @/run/rpcbind.sock
   --stream-engine=E  serve TCP and local connections with epoll event loops
                      (default) or a goroutine per connection (goroutine)
+  --records-per-wakeup=N  calls served per connection before an event loop
+                     turns to the other connections (default 16)
+  --max-held-bytes=N bytes held for stream clients (unread replies, DUMP
+                     encodings, unprocessed input); over it the client
+                     holding the most is closed (default 16777216)
   --max-conns-per-source=N  open TCP connections per non-local IPv4 address or
                             IPv6 /64 (default 64)
   --max-conns-per-uid=N     open local-socket connections per uid; root exempt

@@ -33,6 +33,12 @@ import (
 // reply the socket does not take at once is kept (the shared tail by
 // reference) and written on EPOLLOUT; until it is, the connection is not
 // read (back-pressure) and the unprocessed input waits in the connection.
+// A connection is served at most Options.RecordsPerWakeup records (and
+// wakeupOutput bytes of replies) per turn; the rest of its input waits in
+// the connection, which is neither read nor polled meanwhile, and the
+// loop's ready list brings it back on the next iteration, after the
+// connections that epoll reports then (see budget.go). Memory a connection
+// holds is charged to the Server's held-bytes budget.
 // Timeouts are checked by a sweep every loopTick instead of per-call
 // deadlines, so they fire up to one tick late.
 
@@ -69,6 +75,11 @@ type eloop struct {
 	out    []byte
 	iov    [2]unix.Iovec
 	mono   time.Duration // loop clock (monotonic), read once per wake-up
+	ready  []*econn      // connections with stashed input, served next iteration
+	spare  []*econn      // the other ready list, swapped with it
+	recs   int           // records served in the current connection's turn
+	outN   int           // bytes of replies written in the current turn
+	free   []byte        // a stash buffer no connection uses, reused by the next (never charged: one per loop)
 	wall   int64         // unix nanoseconds of the same instant
 	base   time.Time
 	sweep  time.Duration // next sweep on the loop clock
@@ -82,8 +93,11 @@ type econn struct {
 	closer     io.Closer // nil, or the accepted wrapper to Close last (a per-source slot)
 	caller     access.Caller
 	lastActive atomic.Int64
-	closed     bool // owned by the loop, as are the fields below
-	doomed     bool // killed before the loop registered it
+	hold       hold   // memory charged to the held-bytes budget
+	closed     bool   // owned by the loop, as are the fields below
+	doomed     bool   // killed before the loop registered it
+	queued     bool   // stashed input waits in the loop's ready list
+	events     uint32 // the epoll interest set
 
 	since    time.Duration // loop clock: idle since, record started, or write started
 	inRecord bool          // bytes of a record have arrived
@@ -94,9 +108,10 @@ type econn struct {
 	hdr      [4]byte       // a mark split across reads
 	nhdr     int
 	rec      []byte // the record so far, when it spans reads or fragments
-	stash    []byte // input not yet processed while a reply waits
+	stash    []byte // input not yet processed: a reply waits, or the turn's budget is spent
 	wout     []byte // the part of a reply the socket has not taken
 	wtail    []byte // the part of its shared tail not taken
+	tail     []byte // the whole shared tail, while part of it waits (its budget key)
 }
 
 func (c *econn) active() int64 { return c.lastActive.Load() }
@@ -170,6 +185,7 @@ func (s *Server) handOff(nc net.Conn, caller *access.Caller) bool {
 	}
 	l := s.loops[int(rrLoop.Add(1))%len(s.loops)]
 	c := &econn{l: l, fd: fd, closer: closer, caller: *caller}
+	c.hold.c = c
 	c.lastActive.Store(time.Now().UnixNano())
 	if !s.addConn(c) {
 		c.closeFD()
@@ -275,6 +291,14 @@ func (l *eloop) run() {
 		if l.n > 0 {
 			wait = max(int((l.sweep-l.mono+time.Millisecond-1)/time.Millisecond), 0)
 		}
+		// Connections whose turn ended with input left are served after
+		// what epoll reports now, so a connection that just sent waits
+		// for at most the turn in progress when its data came.
+		batch := l.ready
+		l.ready = l.spare[:0]
+		if len(batch) > 0 {
+			wait = 0
+		}
 		n, err := unix.EpollWait(l.epfd, l.events, wait)
 		l.now()
 		if err != nil && err != unix.EINTR {
@@ -293,8 +317,8 @@ func (l *eloop) run() {
 				continue
 			}
 			c := l.fds[fd]
-			if c == nil || c.seq != uint32(ev.Pad) {
-				continue // closed earlier in this batch
+			if c == nil || c.seq != uint32(ev.Pad) || c.queued {
+				continue // closed earlier in this batch; or served from the ready list
 			}
 			if c.writing() {
 				l.flush(c)
@@ -302,6 +326,7 @@ func (l *eloop) run() {
 				l.read(c)
 			}
 		}
+		l.serveReady(batch)
 		if l.mono >= l.sweep {
 			l.sweepConns()
 			l.sweep = l.mono + l.tick
@@ -331,6 +356,7 @@ func (l *eloop) control() {
 		}
 		c.seq = l.seq
 		c.since = l.mono
+		c.events = unix.EPOLLIN
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.fd), Pad: int32(c.seq)}
 		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &ev); err != nil {
 			l.s.Stat.Errors.Add(1)
@@ -387,6 +413,7 @@ func (l *eloop) close(c *econn) {
 		return
 	}
 	c.closed = true
+	l.s.held.release(&c.hold)
 	if c.seq != 0 {
 		l.fds[c.fd] = nil
 		l.n--
@@ -419,6 +446,7 @@ func (l *eloop) sweepConns() {
 // read takes what has arrived on c and serves the complete records.
 func (l *eloop) read(c *econn) {
 	s := l.s
+	l.recs, l.outN = 0, 0
 	n, err := unix.Read(c.fd, l.rbuf)
 	switch {
 	case n > 0:
@@ -483,9 +511,13 @@ func (l *eloop) feed(c *econn, p []byte) {
 			c.frag = 0
 		} else {
 			k := min(len(p), c.frag)
+			grown := len(c.rec)+k > cap(c.rec)
 			c.rec = append(c.rec, p[:k]...)
 			c.frag -= k
 			p = p[k:]
+			if grown && !l.account(c) {
+				return
+			}
 			if c.frag > 0 {
 				return
 			}
@@ -503,13 +535,90 @@ func (l *eloop) feed(c *econn, p []byte) {
 		if !l.serve(c, req) {
 			return
 		}
+		if cap(c.rec) > keepBuf {
+			c.rec = nil
+			if !l.account(c) {
+				return
+			}
+		}
 		c.since = l.mono
 		if c.writing() {
-			c.stash = append(c.stash[:0], p...)
-			l.interest(c, unix.EPOLLOUT)
+			l.stashRest(c, p)
+			if l.account(c) {
+				l.interest(c, unix.EPOLLOUT)
+			}
+			return
+		}
+		if len(p) > 0 && (l.recs >= s.opt.RecordsPerWakeup || l.outN >= wakeupOutput) {
+			// The turn is spent: the rest waits for the next iteration,
+			// unread and unpolled, in the ready list.
+			l.stashRest(c, p)
+			if l.account(c) {
+				c.queued = true
+				l.ready = append(l.ready, c)
+				l.interest(c, 0)
+			}
 			return
 		}
 	}
+}
+
+// serveReady gives each connection of batch (the ready list of the
+// previous iteration) a turn over its stashed input.
+func (l *eloop) serveReady(batch []*econn) {
+	for i, c := range batch {
+		batch[i] = nil
+		c.queued = false
+		if c.closed {
+			continue
+		}
+		l.recs, l.outN = 0, 0
+		p := c.stash
+		c.stash = c.stash[:0]
+		l.feed(c, p)
+		l.settle(c)
+	}
+	l.spare = batch[:0]
+}
+
+// settle ends a turn over stashed input: once nothing waits, the stash is
+// dropped and c is read again.
+func (l *eloop) settle(c *econn) {
+	if c.closed || c.writing() || c.queued {
+		return
+	}
+	if l.free == nil && cap(c.stash) <= loopReadBuf {
+		l.free = c.stash[:0]
+	}
+	c.stash = nil
+	if l.account(c) {
+		l.interest(c, unix.EPOLLIN)
+	}
+}
+
+// stashRest keeps p, input not yet processed, in c (p may be c's own
+// stash); a first stash takes the loop's free buffer when it fits.
+func (l *eloop) stashRest(c *econn, p []byte) {
+	if c.stash == nil && len(p) > 0 && cap(l.free) >= len(p) {
+		c.stash, l.free = l.free, nil
+	}
+	c.stash = append(c.stash[:0], p...)
+}
+
+// account charges what c holds to the Server's budget; when c is shed
+// instead it is closed and account returns false.
+func (l *eloop) account(c *econn) bool {
+	var tail []byte
+	if len(c.wtail) > 0 {
+		tail = c.tail
+	}
+	if l.s.held.charge(&c.hold, cap(c.wout)+cap(c.stash)+cap(c.rec), tail) {
+		return true
+	}
+	l.s.log.Debug("server: held-bytes budget spent, closing the heaviest holder",
+		"netid", c.caller.Netid, "from", c.caller.Addr.String())
+	l.close(c)
+	return false
 }
 
 // fail closes c for a stream error of the kind the goroutine engine counts.
@@ -534,6 +643,7 @@ func (l *eloop) serve(c *econn, req []byte) bool {
 	if cap(reply) <= 64<<10 {
 		l.out = reply[:0]
 	}
+	l.recs++
 	if !send {
 		return true
 	}
@@ -546,13 +656,19 @@ func (l *eloop) serve(c *econn, req []byte) bool {
 		l.close(c)
 		return false
 	}
+	l.outN += len(reply) - start + len(tail)
 	if n < len(reply) {
 		c.wout = append(c.wout[:0], reply[n:]...)
 		c.wtail = tail
 	} else {
 		c.wtail = tail[n-len(reply):]
 	}
-	return true
+	if !c.writing() {
+		return true
+	}
+	c.tail = tail
+	c.hold.waiting.Store(l.wall)
+	return l.account(c)
 }
 
 // writev writes a and b with one non-blocking writev; a full socket is not
@@ -586,10 +702,15 @@ func (l *eloop) writev(fd int, a, b []byte) (int, error) {
 // flush writes what waits for c (EPOLLOUT); once all is written it
 // serves the stashed input and reads again.
 func (l *eloop) flush(c *econn) {
+	l.recs, l.outN = 0, 0
 	n, err := l.writev(c.fd, c.wout, c.wtail)
 	if err != nil {
 		l.close(c)
 		return
+	}
+	if n > 0 {
+		l.outN += n
+		c.hold.waiting.Store(l.wall) // progress: not the slowest reader
 	}
 	if n < len(c.wout) {
 		c.wout = c.wout[n:]
@@ -600,29 +721,29 @@ func (l *eloop) flush(c *econn) {
 	if len(c.wtail) > 0 {
 		return
 	}
-	c.wtail = nil
+	c.wout, c.wtail, c.tail = nil, nil, nil
+	c.hold.waiting.Store(0)
 	c.since = l.mono
 	if l.s.closing.Load() {
 		l.close(c)
 		return
 	}
-	l.interest(c, unix.EPOLLIN)
 	if len(c.stash) > 0 {
 		p := c.stash
 		c.stash = c.stash[:0]
 		l.feed(c, p)
-		if !c.closed && !c.writing() && cap(c.stash) > loopReadBuf {
-			c.stash = nil
-		}
 	}
+	l.settle(c)
 }
 
-// interest switches c between reading and writing; it never waits for
-// both (a connection with a reply pending is not read).
+// interest switches c between reading, writing and neither (its turn is
+// spent); it never waits for both (a connection with a reply pending is
+// not read).
 func (l *eloop) interest(c *econn, events uint32) {
-	if c.closed {
+	if c.closed || c.events == events {
 		return
 	}
+	c.events = events
 	ev := unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: int32(c.seq)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &ev); err != nil {
 		l.s.Stat.Errors.Add(1)

@@ -89,6 +89,14 @@ type Options struct {
 	// loops); "" is DefaultStreamEngine.
 	StreamEngine string
 	StreamLoops  int // event loops of EngineEpoll; 0: DefaultStreamLoops()
+	// RecordsPerWakeup is the records a stream connection has served per
+	// turn of its event loop before the loop turns to the others; 0:
+	// DefaultRecordsPerWakeup.
+	RecordsPerWakeup int
+	// MaxHeldBytes is the memory held on all stream peers' behalf (pending
+	// replies, shared DUMP tails, unprocessed input, reassembly); over it
+	// the heaviest holder is closed. 0: DefaultMaxHeldBytes.
+	MaxHeldBytes int
 }
 
 // Stream engines (Options.StreamEngine).
@@ -122,6 +130,9 @@ type Stats struct {
 	UIDDenied    atomic.Uint64 // local connections closed at accept for MaxConnsPerUID
 	Panics       atomic.Uint64 // handler panics recovered
 	Errors       atomic.Uint64 // read/write errors other than EOF and timeouts
+	Shed         atomic.Uint64 // connections closed to keep held memory within MaxHeldBytes
+	HeldBytes    atomic.Int64  // gauge: memory held on stream peers' behalf now
+	HeldPeak     atomic.Int64  // the largest HeldBytes seen
 }
 
 // Server serves sockets with one Handler.
@@ -130,6 +141,7 @@ type Server struct {
 	opt  Options
 	log  *slog.Logger
 	Stat Stats
+	held *heldBudget
 
 	closing atomic.Bool
 	wg      sync.WaitGroup
@@ -188,8 +200,16 @@ func New(h Handler, opt Options) *Server {
 	if opt.StreamLoops <= 0 {
 		opt.StreamLoops = DefaultStreamLoops()
 	}
-	return &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
+	if opt.RecordsPerWakeup <= 0 {
+		opt.RecordsPerWakeup = DefaultRecordsPerWakeup
+	}
+	if opt.MaxHeldBytes <= 0 {
+		opt.MaxHeldBytes = DefaultMaxHeldBytes
+	}
+	s := &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
 		overScratch: make(map[source]bool), lruScratch: make(map[source]lruConn)}
+	s.held = newHeldBudget(opt.MaxHeldBytes, &s.Stat)
+	return s
 }
 
 // Start serves sock in the background until Shutdown. The Server owns the

@@ -28,10 +28,20 @@ type streamConn interface {
 
 // conn is one stream connection, served by one goroutine: requests are read,
 // handled and answered in order, so pipelined calls get ordered replies.
+//
+// Fairness needs no per-turn budget here: each connection has its own
+// goroutine, the runtime preempts a goroutine that runs for 10 ms and
+// runs a connection whose data arrives on an idle P at once, so a
+// pipelining peer delays another by at most a scheduler quantum, not by
+// its backlog. Memory: a reply the socket does not take at once is held by
+// the goroutine blocked writing it, and is charged to the held-bytes
+// budget (with its shared tail) until written; a shed connection is closed,
+// which ends the blocked write.
 type conn struct {
 	s          *Server
 	nc         net.Conn
 	caller     access.Caller
+	hold       hold
 	lastActive atomic.Int64 // unix nanoseconds of accept or the last reply
 	inRecord   bool         // a record has started arriving (owned by the goroutine)
 
@@ -116,6 +126,7 @@ func (s *Server) acceptLoop(sock *Socket) {
 
 func newConn(s *Server, nc net.Conn, netid string) *conn {
 	c := &conn{s: s, nc: nc, caller: access.Caller{Netid: netid, UID: -1}, rbuf: make([]byte, streamReadBuf)}
+	c.hold.c = c
 	if sc, ok := nc.(syscall.Conn); ok {
 		if rc, err := sc.SyscallConn(); err == nil {
 			c.rc = rc
@@ -176,6 +187,7 @@ func (c *conn) serve() {
 	defer s.wg.Done()
 	defer c.nc.Close()
 	defer s.removeConn(c)
+	defer s.held.release(&c.hold)
 	rr := rpc.NewRecordReader(c, s.opt.MaxRecord)
 	out := make([]byte, 0, 1024)
 	for {
@@ -232,6 +244,7 @@ func endRecord(b []byte, start, extra int) {
 // write sends reply and tail: one non-blocking writev, then, for what the
 // socket did not take, blocking writes under the write deadline.
 func (c *conn) write(reply, tail []byte) error {
+	whole := tail
 	if c.rc != nil {
 		c.niov = 0
 		for _, b := range [2][]byte{reply, tail} {
@@ -258,11 +271,28 @@ func (c *conn) write(reply, tail []byte) error {
 			return nil
 		}
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.opt.WriteTimeout))
+	// What waits is held until written: the rest of the reply buffer and
+	// the whole shared tail.
+	if len(tail) == 0 {
+		whole = nil
+	}
+	now := time.Now()
+	c.hold.waiting.Store(now.UnixNano())
+	if !c.s.held.charge(&c.hold, cap(reply), whole) {
+		c.s.log.Debug("server: held-bytes budget spent, closing the heaviest holder",
+			"netid", c.caller.Netid, "from", c.caller.Addr.String())
+		return errShed
+	}
+	c.nc.SetWriteDeadline(now.Add(c.s.opt.WriteTimeout))
 	bufs := net.Buffers{reply, tail}
 	_, err := bufs.WriteTo(c.nc)
+	c.hold.waiting.Store(0)
+	c.s.held.charge(&c.hold, 0, nil)
 	return err
 }
+
+// errShed ends a connection closed to keep held memory within budget.
+var errShed = errors.New("server: held-bytes budget spent")
 
 // doWritev is the RawConn.Write callback: it never waits (true), the
 // caller goes on with what was not written.
