@@ -15,6 +15,7 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/daemon"
 	"github.com/openrpcbind/rpcbind/internal/forward"
+	"github.com/openrpcbind/rpcbind/internal/guard"
 	"github.com/openrpcbind/rpcbind/internal/ifaddr"
 	"github.com/openrpcbind/rpcbind/internal/ratelimit"
 	"github.com/openrpcbind/rpcbind/internal/registry"
@@ -104,6 +105,9 @@ type rpcbindDaemon struct {
 	lock    *os.File           // the flocked lock file, handed over by a re-exec
 	dropped bool               // re-executed by the privilege drop (privs.go)
 	lim     *ratelimit.Limiter // UDP amplification control (harden.go)
+	pruner  *guard.Pruner      // --prune; stopped before the final save
+	// pruneTest, when set (tests), adjusts the pruner's configuration.
+	pruneTest func(*guard.PruneConfig)
 }
 
 func (d *rpcbindDaemon) run(ctx context.Context) int {
@@ -193,12 +197,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: " + err.Error())
 	}
-	if store != nil {
-		// Written whether or not -w was given, as the reference (spec §4.3).
-		if err := store.Compact(table.Entries()); err != nil {
-			log.Error("cannot save the registrations: " + err.Error())
-		}
-	}
+	d.save(table, store)
 	return 0
 }
 
