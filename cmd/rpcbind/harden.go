@@ -53,12 +53,35 @@ func (d *rpcbindDaemon) harden(ctx context.Context, h server.Handler, table *reg
 		return store.Append(op, e)
 	})
 	if f.Prune {
-		g.StartPruner(ctx, guard.PruneConfig{
+		cfg := guard.PruneConfig{
 			Interval: time.Duration(f.PruneInterval) * time.Second,
 			Log:      func(msg string) { d.log.Info(msg) },
-		})
+		}
+		if d.pruneTest != nil {
+			d.pruneTest(&cfg)
+		}
+		d.pruner = g.StartPruner(ctx, cfg)
 	}
 	return g
+}
+
+// save is the last step of a stop: the pruner stops first — a sweep in
+// progress finishes, its UNSETs journalled and applied — and only then is
+// the table compacted into the state files (written whether or not -w was
+// given, as the reference, spec §4.3). In the other order the compaction
+// could read the table before the last sweep's UNSET and bring the pruned
+// entry back at the next -w. The server has stopped: nothing else changes
+// the table.
+func (d *rpcbindDaemon) save(table *registry.Table, store *warmstart.Store) {
+	if d.pruner != nil {
+		d.pruner.Stop()
+	}
+	if store == nil {
+		return
+	}
+	if err := store.Compact(table.Entries()); err != nil {
+		d.log.Error("cannot save the registrations: " + err.Error())
+	}
 }
 
 // newLimiter is the UDP amplification control, on by default.

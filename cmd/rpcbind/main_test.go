@@ -38,8 +38,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds cmd/rpcbind (without cgo, so that the privilege drop can
-// harden every thread) into a directory uid 65534 can execute from.
+// binary builds cmd/rpcbind without cgo, as `make build` does (the privilege
+// drop then changes every thread in place; privs_test.go tests cgo too),
+// into a directory uid 65534 can execute from.
 func binary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv(envBin); p != "" {

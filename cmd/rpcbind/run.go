@@ -15,6 +15,7 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/access"
 	"github.com/openrpcbind/rpcbind/internal/daemon"
 	"github.com/openrpcbind/rpcbind/internal/forward"
+	"github.com/openrpcbind/rpcbind/internal/guard"
 	"github.com/openrpcbind/rpcbind/internal/ifaddr"
 	"github.com/openrpcbind/rpcbind/internal/ratelimit"
 	"github.com/openrpcbind/rpcbind/internal/registry"
@@ -53,6 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "-a (abort) specified without -d (debugging) -- ignored.")
 		f.Abort = false
 	}
+	// A daemon re-executed by the privilege drop (builds with cgo) runs as
+	// the unprivileged user already, with the lock and sockets handed over.
+	dropped := daemon.Dropped()
 	// The reference takes the lock before it checks the uid: as another
 	// user, a root-owned /run makes the lock fail first.
 	lock := daemon.InheritedLock()
@@ -63,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	defer lock.Close()
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 && !dropped {
 		fmt.Fprintln(stderr, "Sorry. You are not superuser")
 		return 1
 	}
@@ -74,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	log, closeLog := newLogger(f, stderr)
 	defer closeLog()
 
-	d := &rpcbindDaemon{f: f, log: log}
+	d := &rpcbindDaemon{f: f, log: log, lock: lock, dropped: dropped}
 	return d.run(ctx)
 }
 
@@ -93,9 +97,14 @@ func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
 }
 
 type rpcbindDaemon struct {
-	f   *daemon.Flags
-	log *slog.Logger
-	lim *ratelimit.Limiter // UDP amplification control (harden.go)
+	f       *daemon.Flags
+	log     *slog.Logger
+	lock    *os.File           // the flocked lock file, handed over by a re-exec
+	dropped bool               // re-executed by the privilege drop (privs.go)
+	lim     *ratelimit.Limiter // UDP amplification control (harden.go)
+	pruner  *guard.Pruner      // --prune; stopped before the final save
+	// pruneTest, when set (tests), adjusts the pruner's configuration.
+	pruneTest func(*guard.PruneConfig)
 }
 
 func (d *rpcbindDaemon) run(ctx context.Context) int {
@@ -108,40 +117,12 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	} else {
 		log.Debug("descriptor limit", "nofile", n)
 	}
-	socks, err := d.sockets()
+	socks, store, err := d.openAndDrop()
 	if err != nil {
 		log.Error(err.Error())
 		return 1
 	}
-	closeAll := func() {
-		for _, s := range socks {
-			s.Close()
-		}
-	}
-
-	uid, gid, err := daemon.LookupUser(f.RunAs())
-	if err != nil {
-		log.Error(err.Error())
-		closeAll()
-		return 1
-	}
-
 	table := registry.New(selfEntries(socks))
-	// The state directory is created (0770, chowned) while still root, as
-	// the reference's mkdir_warmstart; the files are read as the user.
-	store, err := warmstart.Open(f.StateDir, warmstart.Options{
-		Chown: true, UID: uid, GID: gid,
-		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
-	})
-	if err != nil {
-		log.Error("warm start: " + err.Error())
-	}
-
-	if err := daemon.DropPrivileges(uid, gid); err != nil {
-		log.Error("cannot drop privileges: " + err.Error())
-		closeAll()
-		return 1
-	}
 
 	notifier := systemd.NewNotifier()
 	hl := newHealth(d, notifier, table, store, len(socks))
@@ -220,13 +201,62 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: " + err.Error())
 	}
-	if store != nil {
-		// Written whether or not -w was given, as the reference (spec §4.3).
-		if err := store.Compact(table.Entries()); err != nil {
-			log.Error("cannot save the registrations: " + err.Error())
+	d.save(table, store)
+	return 0
+}
+
+// openAndDrop does what needs root — binds the sockets, creates the state
+// directory (0770, chowned, as the reference's mkdir_warmstart) — then
+// drops privileges for good (daemon.DropPrivileges). A build with cgo
+// re-executes itself to finish the drop: that daemon (d.dropped) takes its
+// sockets from the handover, checks that the drop holds on every thread,
+// and goes on from here. Any failure is fatal: the daemon never serves
+// with privileges left (DECISIONS "privileges").
+func (d *rpcbindDaemon) openAndDrop() ([]*server.Socket, *warmstart.Store, error) {
+	f, log := d.f, d.log
+	var socks []*server.Socket
+	var err error
+	if d.dropped {
+		socks, err = handedSockets()
+	} else {
+		socks, err = d.sockets()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	closeAll := func() {
+		for _, s := range socks {
+			s.Close()
 		}
 	}
-	return 0
+	uid, gid, err := daemon.LookupUser(f.RunAs())
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	store, err := warmstart.Open(f.StateDir, warmstart.Options{
+		Chown: true, UID: uid, GID: gid,
+		Logf: func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		log.Error("warm start: " + err.Error())
+	}
+	if d.dropped {
+		err = daemon.VerifyDropped()
+		if err == nil && (os.Getuid() != uid || os.Getgid() != gid) {
+			err = fmt.Errorf("running as %d:%d, not as %s (%d:%d)", os.Getuid(), os.Getgid(), f.RunAs(), uid, gid)
+		}
+	} else {
+		var h daemon.Handover
+		if h, err = handover(socks, d.lock); err == nil {
+			err = daemon.DropPrivileges(uid, gid, h)
+		}
+	}
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("cannot drop privileges: %w", err)
+	}
+	return socks, store, nil
 }
 
 // sockets takes what systemd passed and creates the rest.

@@ -63,6 +63,9 @@ type Pruner struct {
 	mu     sync.Mutex
 	procs  map[pruneKey]procID
 	misses map[pruneKey]int
+
+	stop func()        // ends the sweep loop (StartPruner); nil without one
+	done chan struct{} // closed when the sweep loop has returned
 }
 
 type pruneKey struct {
@@ -81,10 +84,13 @@ func keyOf(e registry.Entry) pruneKey {
 }
 
 // StartPruner turns pruning on: SETs over the local socket are tracked from
-// now on and a sweep runs every cfg.Interval until ctx ends.
+// now on and a sweep runs every cfg.Interval until ctx ends or Stop.
 func (g *Guard) StartPruner(ctx context.Context, cfg PruneConfig) *Pruner {
 	p := g.NewPruner(cfg)
+	ctx, p.stop = context.WithCancel(ctx)
+	p.done = make(chan struct{})
 	go func() {
+		defer close(p.done)
 		t := time.NewTicker(p.cfg.Interval)
 		defer t.Stop()
 		for {
@@ -97,6 +103,20 @@ func (g *Guard) StartPruner(ctx context.Context, cfg PruneConfig) *Pruner {
 		}
 	}()
 	return p
+}
+
+// Stop ends the periodic sweep and returns once a sweep in progress has
+// finished: its removals are then in the table (and, through the observer,
+// in the journal). The daemon calls it before the final compaction, which
+// would otherwise read the table before the last sweep's UNSETs and write
+// the pruned entries back (issue 11 item 8). Safe to call more than once,
+// and on a Pruner from NewPruner (which has no sweep loop).
+func (p *Pruner) Stop() {
+	if p.stop == nil {
+		return
+	}
+	p.stop()
+	<-p.done
 }
 
 // NewPruner turns pruning on without the periodic sweep (tests call Sweep).

@@ -13,15 +13,23 @@
 //     made durable (fdatasync) before a change is acknowledged, so that a
 //     registration survives kill -9. Layout, all integers big-endian:
 //
-//     header  "RPCBJNL1" | u32 base kind | u32 base length | u32 base CRC | u32 header CRC
+//     header  "RPCBJNL2" | u32 base kind | u32 base length | u32 base CRC |
+//     u64 base st_dev | u64 base st_ino | u64 base ctime s | u32 base ctime ns | u32 header CRC
 //     record  u32 payload length | u32 CRC | payload
 //     payload u32 op (1 SET, 2 UNSET) | rpcb{u32 prog, u32 vers, string netid, string addr, string owner}
 //
 //     CRCs are CRC-32C (Castagnoli); a record's CRC covers its length word
-//     and payload. The header names the bytes of the C-format file the
-//     journal applies to (base kind 1 = rpcbind.xdr, 2 = portmap.xdr, 0 =
-//     none), so a journal left behind by a kill -9 is never replayed on top
-//     of files another daemon (e.g. a rolled-back C rpcbind) wrote since.
+//     and payload. The header names the C-format file the journal applies
+//     to (base kind 1 = rpcbind.xdr, 2 = portmap.xdr, 0 = none): its bytes
+//     (length, CRC) and the write that left them (device, inode and ctime
+//     as fstat saw them after our rename, or when we read a file someone
+//     else wrote). A journal is replayed only over that very file: one left
+//     behind by a kill -9 is voided — with a logged line giving the reason
+//     and the number of records discarded — when another daemon (e.g. a
+//     rolled-back C rpcbind, which unlinks what it read and creates a new
+//     file at exit, or truncates it in place without -w) rewrote the base
+//     since, even with identical bytes. A journal of the first layout
+//     ("RPCBJNL1", 24-byte header without the identity) is voided too.
 //     Replay stops at the first torn or corrupt record.
 //
 // Recovery loads rpcbind.xdr (the master; portmap.xdr only when rpcbind.xdr

@@ -193,19 +193,30 @@ func WritePmap(path string, ms []Mapping) error {
 }
 
 func readCapped(path string) ([]byte, error) {
+	b, _, err := readCappedID(path)
+	return b, err
+}
+
+// readCappedID is readCapped that also returns the identity of the file
+// read (fstat of the descriptor read from).
+func readCappedID(path string) ([]byte, fileID, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("warmstart: read: %w", err)
+		return nil, fileID{}, fmt.Errorf("warmstart: read: %w", err)
 	}
 	defer f.Close()
+	id, err := statID(f)
+	if err != nil {
+		return nil, fileID{}, err
+	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("warmstart: read %s: %w", path, err)
+		return nil, fileID{}, fmt.Errorf("warmstart: read %s: %w", path, err)
 	}
 	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("%w: %s", ErrTooLarge, path)
+		return nil, fileID{}, fmt.Errorf("%w: %s", ErrTooLarge, path)
 	}
-	return b, nil
+	return b, id, nil
 }
 
 // owner says who should own written files; nil leaves the process's ids.
@@ -215,22 +226,30 @@ type owner struct{ uid, gid int }
 // directory, fsync, rename over path, fsync of the directory. A reader (or a
 // crash) sees either the old or the new file, never a mix.
 func writeAtomic(path string, data []byte, own *owner) error {
-	f, err := createAtomic(path, data, own)
-	if err != nil {
-		return err
-	}
-	return f.Close()
+	_, err := writeAtomicID(path, data, own)
+	return err
 }
 
-// createAtomic is writeAtomic returning the new file, open read-write.
-func createAtomic(path string, data []byte, own *owner) (_ *os.File, err error) {
+// writeAtomicID is writeAtomic returning the identity of the file written,
+// as fstat sees it once the rename is durable.
+func writeAtomicID(path string, data []byte, own *owner) (fileID, error) {
+	f, id, err := createAtomic(path, data, own)
+	if err != nil {
+		return fileID{}, err
+	}
+	return id, f.Close()
+}
+
+// createAtomic is writeAtomic returning the new file, open read-write, and
+// its identity after the rename (which changes its ctime).
+func createAtomic(path string, data []byte, own *owner) (_ *os.File, _ fileID, err error) {
 	dir, name := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	f, err := os.CreateTemp(dir, "."+name+".tmp*")
 	if err != nil {
-		return nil, fmt.Errorf("warmstart: write %s: %w", path, err)
+		return nil, fileID{}, fmt.Errorf("warmstart: write %s: %w", path, err)
 	}
 	tmp := f.Name()
 	renamed := false
@@ -244,27 +263,31 @@ func createAtomic(path string, data []byte, own *owner) (_ *os.File, err error) 
 		}
 	}()
 	if err = f.Chmod(FileMode); err != nil {
-		return nil, err
+		return nil, fileID{}, err
 	}
 	if own != nil {
 		if err = f.Chown(own.uid, own.gid); err != nil {
-			return nil, err
+			return nil, fileID{}, err
 		}
 	}
 	if _, err = f.Write(data); err != nil {
-		return nil, err
+		return nil, fileID{}, err
 	}
 	if err = f.Sync(); err != nil {
-		return nil, err
+		return nil, fileID{}, err
 	}
 	if err = os.Rename(tmp, path); err != nil {
-		return nil, err
+		return nil, fileID{}, err
 	}
 	renamed = true
 	if err = syncDir(dir); err != nil {
-		return nil, err
+		return nil, fileID{}, err
 	}
-	return f, nil
+	id, err := statID(f)
+	if err != nil {
+		return nil, fileID{}, err
+	}
+	return f, id, nil
 }
 
 func syncDir(dir string) error {

@@ -5,14 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/openrpcbind/rpcbind/xdr"
 )
 
 const (
-	journalMagic = "RPCBJNL1"
-	headerLen    = 24 // magic, kind, length, CRC, header CRC
-	frameLen     = 8  // payload length, CRC
+	journalMagic = "RPCBJNL2"
+	// journalMagicV1 is the header of journals written before the base's
+	// identity was recorded: they cannot prove their base, so they are
+	// never replayed (their records are counted in the warning).
+	journalMagicV1 = "RPCBJNL1"
+	headerLenV1    = 24
+	// headerLen: magic, kind, length, CRC, st_dev, st_ino, ctime seconds,
+	// ctime nanoseconds, header CRC.
+	headerLen = 52
+	frameLen  = 8 // payload length, CRC
 	// MaxRecord caps a record's payload: op, prog, vers and three strings
 	// of at most MaxString bytes with their length words.
 	MaxRecord = 12 + 3*(4+MaxString)
@@ -34,18 +44,65 @@ var (
 	ErrTornRecord    = errors.New("warmstart: journal ends inside a record")
 	ErrBadCRC        = errors.New("warmstart: journal record CRC mismatch")
 	ErrBadRecord     = errors.New("warmstart: journal record undecodable")
+	// errJournalV1 is a header of the first layout (journalMagicV1).
+	errJournalV1 = errors.New("warmstart: journal of the first layout, without its base's identity")
 )
 
-// base identifies the bytes a journal's records apply to.
-type base struct {
-	kind, n, crc uint32
+// fileID identifies one write of a base file, as fstat saw it after the
+// write was durable (after the rename, which changes the ctime) or when the
+// file was read. Length and CRC cannot tell that another daemon rewrote a
+// file with the same bytes; this can: the C rpcbind unlinks what it read
+// with -w and creates a new file at exit (another inode), and without -w
+// truncates the same inode (another ctime). The ctime is kept to the
+// nanosecond; no writer can produce it again except by rewriting the file.
+type fileID struct {
+	dev, ino  uint64
+	ctimeSec  uint64
+	ctimeNsec uint32
 }
 
-func baseOf(kind uint32, b []byte) base {
+func statID(f *os.File) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, fmt.Errorf("warmstart: fstat %s: %w", f.Name(), err)
+	}
+	return fileID{dev: st.Dev, ino: st.Ino, ctimeSec: uint64(st.Ctim.Sec), ctimeNsec: uint32(st.Ctim.Nsec)}, nil
+}
+
+// base identifies the bytes a journal's records apply to, and the write
+// that left them.
+type base struct {
+	kind, n, crc uint32
+	id           fileID
+}
+
+func baseOf(kind uint32, b []byte, id fileID) base {
 	if kind == baseNone {
 		return base{}
 	}
-	return base{kind: kind, n: uint32(len(b)), crc: crc32.Checksum(b, castagnoli)}
+	return base{kind: kind, n: uint32(len(b)), crc: crc32.Checksum(b, castagnoli), id: id}
+}
+
+// why says how a journal's base differs from the files found.
+func (want base) why(got base) string {
+	name := func(k uint32) string {
+		switch k {
+		case baseRPCB:
+			return RPCBFile
+		case basePmap:
+			return PmapFile
+		}
+		return "no state file"
+	}
+	switch {
+	case want.kind != got.kind:
+		return "written against " + name(want.kind) + ", found " + name(got.kind)
+	case want.n != got.n || want.crc != got.crc:
+		return name(want.kind) + " holds other registrations than it was written against"
+	default:
+		return fmt.Sprintf("%s was rewritten by another run, with the same bytes (inode %d ctime %d.%09d, written against inode %d ctime %d.%09d)",
+			name(want.kind), got.id.ino, got.id.ctimeSec, got.id.ctimeNsec, want.id.ino, want.id.ctimeSec, want.id.ctimeNsec)
+	}
 }
 
 func appendHeader(b []byte, bs base) []byte {
@@ -54,18 +111,34 @@ func appendHeader(b []byte, bs base) []byte {
 	b = xdr.AppendUint32(b, bs.kind)
 	b = xdr.AppendUint32(b, bs.n)
 	b = xdr.AppendUint32(b, bs.crc)
+	b = binary.BigEndian.AppendUint64(b, bs.id.dev)
+	b = binary.BigEndian.AppendUint64(b, bs.id.ino)
+	b = binary.BigEndian.AppendUint64(b, bs.id.ctimeSec)
+	b = xdr.AppendUint32(b, bs.id.ctimeNsec)
 	return xdr.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
 
+// parseHeader reads a journal header. A valid header of the first layout
+// gives errJournalV1.
 func parseHeader(b []byte) (base, error) {
+	if len(b) >= headerLenV1 && string(b[:8]) == journalMagicV1 &&
+		binary.BigEndian.Uint32(b[20:]) == crc32.Checksum(b[:20], castagnoli) {
+		return base{}, errJournalV1
+	}
 	if len(b) < headerLen || string(b[:8]) != journalMagic ||
-		binary.BigEndian.Uint32(b[20:]) != crc32.Checksum(b[:20], castagnoli) {
+		binary.BigEndian.Uint32(b[48:]) != crc32.Checksum(b[:48], castagnoli) {
 		return base{}, ErrJournalHeader
 	}
 	return base{
 		kind: binary.BigEndian.Uint32(b[8:]),
 		n:    binary.BigEndian.Uint32(b[12:]),
 		crc:  binary.BigEndian.Uint32(b[16:]),
+		id: fileID{
+			dev:       binary.BigEndian.Uint64(b[20:]),
+			ino:       binary.BigEndian.Uint64(b[28:]),
+			ctimeSec:  binary.BigEndian.Uint64(b[36:]),
+			ctimeNsec: binary.BigEndian.Uint32(b[44:]),
+		},
 	}, nil
 }
 

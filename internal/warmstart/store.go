@@ -155,22 +155,22 @@ func (s *Store) Recover() ([]Entry, error) {
 func (s *Store) loadBase() ([]Entry, base, error) {
 	var errs []error
 	rp := s.path(RPCBFile)
-	b, err := readCapped(rp)
+	b, id, err := readCappedID(rp)
 	if err == nil {
 		es, derr := DecodeRPCBList(b)
 		if derr == nil {
-			return es, baseOf(baseRPCB, b), nil
+			return es, baseOf(baseRPCB, b, id), nil
 		}
 		return nil, base{}, s.discard(rp, derr)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		errs = append(errs, err)
 	}
 	pp := s.path(PmapFile)
-	b, err = readCapped(pp)
+	b, id, err = readCappedID(pp)
 	if err == nil {
 		ms, derr := DecodePmapList(b)
 		if derr == nil {
-			return EntriesFromPmap(ms), baseOf(basePmap, b), errors.Join(errs...)
+			return EntriesFromPmap(ms), baseOf(basePmap, b, id), errors.Join(errs...)
 		}
 		errs = append(errs, s.discard(pp, derr))
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -200,15 +200,24 @@ func (s *Store) replay(set *entrySet, bs base) error {
 		errs = append(errs, err)
 	default:
 		hb, herr := parseHeader(b)
+		if errors.Is(herr, errJournalV1) {
+			if n := countRecords(b, headerLenV1); n > 0 {
+				errs = append(errs, fmt.Errorf("warmstart: journal %s: voided, %d records discarded: "+
+					"written by an older version that did not record which %s it applies to", jp, n, RPCBFile))
+			}
+			break
+		}
 		if herr != nil {
 			errs = append(errs, fmt.Errorf("warmstart: journal %s: header invalid, journal ignored", jp))
 			break
 		}
 		if hb != bs {
-			// An empty journal loses nothing: the normal case after the C
-			// daemon ran in between (a roll-back, then an upgrade again).
-			if len(b) > headerLen {
-				errs = append(errs, fmt.Errorf("warmstart: journal %s: written for other state files, journal ignored", jp))
+			// A journal is replayed only over the exact base it was
+			// written against (DECISIONS "warm start, our journal"). An
+			// empty one loses nothing: the normal case after the C daemon
+			// ran in between (a roll-back, then an upgrade again).
+			if n := countRecords(b, headerLen); n > 0 {
+				errs = append(errs, fmt.Errorf("warmstart: journal %s: voided, %d records discarded: %s", jp, n, hb.why(bs)))
 			}
 			break
 		}
@@ -230,6 +239,13 @@ func (s *Store) replay(set *entrySet, bs base) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// countRecords is the number of valid records of a journal from off.
+func countRecords(b []byte, off int) int {
+	n := 0
+	scanRecords(b, off, func(Op, *Entry) { n++ })
+	return n
 }
 
 func readJournal(path string) ([]byte, error) {
@@ -277,7 +293,7 @@ func (s *Store) continueJournal(path string, end int64, records int) error {
 
 // startJournal replaces the journal with an empty one applying to bs.
 func (s *Store) startJournal(bs base) error {
-	f, err := createAtomic(s.path(JournalFile), appendHeader(nil, bs), s.owner())
+	f, _, err := createAtomic(s.path(JournalFile), appendHeader(nil, bs), s.owner())
 	if err != nil {
 		s.journalOK, s.err = false, err
 		return err
@@ -373,13 +389,14 @@ func (s *Store) compactLocked() error {
 	s.compactions++
 	es := s.set.entries()
 	rb := AppendRPCBList(nil, es)
-	if err := writeAtomic(s.path(RPCBFile), rb, s.owner()); err != nil {
+	id, err := writeAtomicID(s.path(RPCBFile), rb, s.owner())
+	if err != nil {
 		s.err = err
 		return err
 	}
-	// The old journal no longer applies to rpcbind.xdr: start a new one
-	// before anything else.
-	if err := s.startJournal(baseOf(baseRPCB, rb)); err != nil {
+	// The old journal no longer applies to rpcbind.xdr: start a new one,
+	// naming this very write of it, before anything else.
+	if err := s.startJournal(baseOf(baseRPCB, rb, id)); err != nil {
 		s.err = err
 		return err
 	}

@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -69,8 +73,28 @@ func copyDir(t *testing.T, from string, journal []byte) string {
 		}
 		os.WriteFile(filepath.Join(to, n), b, 0o600)
 	}
-	os.WriteFile(filepath.Join(to, JournalFile), journal, 0o600)
+	os.WriteFile(filepath.Join(to, JournalFile), rebase(t, to, journal), 0o600)
 	return to
+}
+
+// rebase points a journal's header at dir's rpcbind.xdr, as if the copy
+// were the very file it was written against; a journal too short to hold a
+// header is returned as it is.
+func rebase(t *testing.T, dir string, journal []byte) []byte {
+	t.Helper()
+	bs, err := parseHeader(journal)
+	if err != nil {
+		return journal
+	}
+	f, err := os.Open(filepath.Join(dir, RPCBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if bs.id, err = statID(f); err != nil {
+		t.Fatal(err)
+	}
+	return append(appendHeader(nil, bs), journal[headerLen:]...)
 }
 
 // recordEnds walks the frames of a journal written by the test.
@@ -179,7 +203,7 @@ func TestJournalStale(t *testing.T) {
 	d := copyDir(t, dir, j)
 	os.WriteFile(filepath.Join(d, RPCBFile), golden(t, "registered/rpcbind.xdr"), 0o600)
 	es, err := recoverDir(t, d)
-	if err == nil || !strings.Contains(err.Error(), "written for other state files") {
+	if err == nil || !strings.Contains(err.Error(), "voided, 5 records discarded: rpcbind.xdr holds other registrations") {
 		t.Errorf("err = %v", err)
 	}
 	if !reflect.DeepEqual(es, registered) {
@@ -340,4 +364,112 @@ func BenchmarkAppend10k(b *testing.B) {
 		s.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*10000), "ns/append")
+}
+
+// TestJournalVoidedByRewrittenBase: a journal left by a kill -9 is not
+// replayed when its base was rewritten by another run, even with identical
+// bytes (issue 11 item 7: Debian's rpcbind -w ran in between, read the
+// base, exited and wrote the same bytes; our -w brought the dead
+// registrations back). Length and CRC match in every case here; only the
+// write differs.
+func TestJournalVoidedByRewrittenBase(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rewrite func(t *testing.T, path string, b []byte)
+		voided  bool
+	}{
+		{"untouched", func(*testing.T, string, []byte) {}, false},
+		{"read only", func(t *testing.T, path string, _ []byte) {
+			if _, err := os.ReadFile(path); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		// The C daemon with -w: read, unlink, create a new file at exit.
+		{"new file, same bytes", func(t *testing.T, path string, b []byte) {
+			time.Sleep(20 * time.Millisecond) // the other run takes time
+			os.Remove(path)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		// The C daemon without -w: fopen("w") truncates the same inode.
+		{"same inode, same bytes", func(t *testing.T, path string, b []byte) {
+			var before, after unix.Stat_t
+			unix.Stat(path, &before)
+			time.Sleep(20 * time.Millisecond) // past the coarse clock's tick
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			unix.Stat(path, &after)
+			if before.Ino != after.Ino || before.Ctim == after.Ctim {
+				t.Fatalf("rewrite in place: inode %d→%d ctime %v→%v", before.Ino, after.Ino, before.Ctim, after.Ctim)
+			}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := started(t, dir, Options{})
+			for _, e := range []Entry{entA, entC} {
+				if err := s.Append(OpSet, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// kill -9: no Close.
+			rp := filepath.Join(dir, RPCBFile)
+			b, err := os.ReadFile(rp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.rewrite(t, rp, b)
+			if got, _ := os.ReadFile(rp); !bytes.Equal(got, b) {
+				t.Fatal("the rewrite changed the bytes")
+			}
+			es, err := recoverDir(t, dir)
+			if !tc.voided {
+				if err != nil || !reflect.DeepEqual(es, []Entry{entA, entC}) {
+					t.Fatalf("journal over its own base: %v, %v", es, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "voided, 2 records discarded: rpcbind.xdr was rewritten by another run, with the same bytes") {
+				t.Errorf("err = %v", err)
+			}
+			if len(es) != 0 {
+				t.Errorf("recovered %v, want nothing (the base holds only program 100000)", es)
+			}
+			// The next start finds a fresh journal: nothing to report.
+			if es, err := recoverDir(t, dir); err != nil || len(es) != 0 {
+				t.Errorf("second recovery: %v, %v", es, err)
+			}
+		})
+	}
+}
+
+// TestJournalFirstLayoutVoided: a journal of the first layout (no base
+// identity) cannot prove its base: it is not replayed, and its records are
+// counted in the message; an empty one is replaced silently.
+func TestJournalFirstLayoutVoided(t *testing.T) {
+	dir, j := writeSteps(t)
+	rb, _ := os.ReadFile(filepath.Join(dir, RPCBFile))
+	v1 := append([]byte(journalMagicV1), make([]byte, 12)...)
+	binary.BigEndian.PutUint32(v1[8:], baseRPCB)
+	binary.BigEndian.PutUint32(v1[12:], uint32(len(rb)))
+	binary.BigEndian.PutUint32(v1[16:], crc32.Checksum(rb, castagnoli))
+	v1 = binary.BigEndian.AppendUint32(v1, crc32.Checksum(v1, castagnoli))
+	for _, tc := range []struct {
+		records []byte
+		want    string
+	}{
+		{j[headerLen:], "voided, 5 records discarded: written by an older version"},
+		{nil, ""},
+	} {
+		os.WriteFile(filepath.Join(dir, JournalFile), append(v1[:headerLenV1:headerLenV1], tc.records...), 0o600)
+		es, err := recoverDir(t, dir)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%d bytes of records: err %v, want %q", len(tc.records), err, tc.want)
+		}
+		if len(es) != 0 {
+			t.Errorf("first-layout journal replayed: %v", es)
+		}
+	}
 }
