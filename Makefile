@@ -15,7 +15,7 @@ BENCHTIME   ?= 1s
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := help
-.PHONY: help build test fuzz fuzz-ci bench bench-compare run install e2e-nspawn clean fmt vet
+.PHONY: help build test fuzz fuzz-ci bench bench-compare run install e2e-nspawn deb clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,9 @@ install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pag
 
 e2e-nspawn: ## boot a Debian container under a real systemd with our install laid over Debian's rpcbind (root)
 	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run TestSystemdE2E ./internal/nspawntest
+
+deb: ## build bin/openrpcbind_<version>_<arch>.deb, replacing Debian's rpcbind (reproducible; VERSION= overrides git describe)
+	GO=$(GO) systemd/debian/mkdeb.sh $(BIN)
 
 clean: ## remove build outputs and test caches
 	rm -rf $(BIN)
