@@ -78,8 +78,8 @@ install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pag
 		systemd-sysusers rpcbind.conf; systemd-tmpfiles --create rpcbind.conf; systemctl daemon-reload; \
 	fi
 
-e2e-nspawn: ## boot a Debian container under a real systemd with our install laid over Debian's rpcbind (root)
-	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run TestSystemdE2E ./internal/nspawntest
+e2e-nspawn: ## boot a Debian container under a real systemd: our install over Debian's rpcbind, then the package swap (root)
+	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run 'TestSystemdE2E|TestDebSwap' ./internal/nspawntest
 
 deb: ## build bin/openrpcbind_<version>_<arch>.deb, replacing Debian's rpcbind (reproducible; VERSION= overrides git describe)
 	GO=$(GO) systemd/debian/mkdeb.sh $(BIN)
