@@ -183,7 +183,18 @@ check "service active"           waitfor 10 state rpcbind.service active
 check "runs Debian's binary"     waitfor 5 runs_pkg_binary rpcbind
 check "test entries kept"        tests_kept
 figures "6 after dpkg roll-back"
-show dpkg --audit
+show rpcinfo
+
+echo "== 7. purging openrpcbind leaves Debian's rpcbind running and enabled"
+check "dpkg -P openrpcbind"      show dpkg -P openrpcbind
+check "/run/rpcbind kept"        test -d /run/rpcbind
+check "/etc/default/rpcbind kept" sh -c 'grep -q "^OPTIONS=\"-w\"" /etc/default/rpcbind && dpkg-query -S /etc/default/rpcbind | grep -q "^rpcbind:"'
+show rpcinfo
+check "rpcbind.socket enabled"   sh -c '[ "$(systemctl is-enabled rpcbind.socket)" = enabled ]'
+check "service active"           state rpcbind.service active
+check "test entries kept"        tests_kept
+check "dpkg --audit clean"       sh -c '[ -z "$(dpkg --audit)" ]'
+figures "7 after purge of openrpcbind"
 
 if [ -n "$fail" ]; then
 	echo "== diagnostics"

@@ -92,10 +92,18 @@ func TestDebSwap(t *testing.T) {
 	boot(t, Config{Mode: DebMode, Files: files, Base: cache, Repo: repo, Timeout: 5 * time.Minute})
 }
 
-// makeDeb runs `make deb BIN=out` (VERSION=version unless empty) and
-// returns the one package it leaves.
+// makeDeb runs `make deb BIN=out` (VERSION=version unless empty) over a
+// stale package left in out, and returns the one package it leaves, after
+// checking the relation fields nfs-common and dpkg depend on.
 func makeDeb(ctx context.Context, t *testing.T, repo, out, version string) string {
 	t.Helper()
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(out, "openrpcbind_0.0~stale_amd64.deb")
+	if err := os.WriteFile(stale, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	args := []string{"deb", "BIN=" + out}
 	if version != "" {
 		args = append(args, "VERSION="+version)
@@ -108,6 +116,18 @@ func makeDeb(ctx context.Context, t *testing.T, repo, out, version string) strin
 	debs, _ := filepath.Glob(filepath.Join(out, "openrpcbind_*.deb"))
 	if len(debs) != 1 {
 		t.Fatalf("make deb left %v in %s, want exactly one openrpcbind_*.deb", debs, out)
+	}
+	want := map[string]string{
+		"Package":   "openrpcbind",
+		"Provides":  "rpcbind", // nfs-common's Depends; not portmap: rpcbind conflicts with it
+		"Conflicts": "rpcbind",
+		"Replaces":  "rpcbind",
+	}
+	for field, v := range want {
+		got, err := exec.CommandContext(ctx, "dpkg-deb", "-f", debs[0], field).Output()
+		if err != nil || strings.TrimSpace(string(got)) != v {
+			t.Errorf("%s: %s: %q (%v), want %q", filepath.Base(debs[0]), field, got, err, v)
+		}
 	}
 	return debs[0]
 }

@@ -15,13 +15,7 @@
 # -buildvcs=false and CGO_ENABLED=0, xz runs single-threaded (its output is
 # then independent of the number of CPUs), and dpkg-deb sorts the members.
 #
-# Version (VERSION overrides): from git describe.
-#   tag vX.Y.Z at HEAD          X.Y.Z
-#   N commits after vX.Y.Z      X.Y.Z+gitN.<hash>
-#   no tag                      0.0~gitN.<YYYYMMDD>.<hash>
-# N = git rev-list --count, so versions rise with every commit on a linear
-# branch (dpkg compares N numerically); "~" sorts below any first tag 0.0.x.
-# A working tree with uncommitted changes to tracked files adds "+dirty".
+# Version: version.sh (from git describe); VERSION= overrides it.
 set -eu
 
 out=${1:?usage: mkdeb.sh OUTDIR}
@@ -38,25 +32,12 @@ fi
 export SOURCE_DATE_EPOCH
 
 version=${VERSION:-}
-if [ -z "$version" ]; then
-	hash=$(git rev-parse --short=12 HEAD)
-	if d=$(git describe --tags --long --abbrev=12 --match 'v[0-9]*' 2>/dev/null); then
-		n=${d%-g*}; n=${n##*-}
-		tag=${d%-*-g*}; tag=${tag#v}
-		if [ "$n" = 0 ]; then version=$tag; else version="$tag+git$n.$hash"; fi
-	else
-		n=$(git rev-list --count HEAD)
-		day=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d)
-		version="0.0~git$n.$day.$hash"
-	fi
-	if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
-		version="$version+dirty"
-	fi
-fi
+[ -n "$version" ] || version=$("$here/version.sh")
 case $version in
 [0-9]*) ;;
 *) echo "mkdeb.sh: version '$version' must start with a digit" >&2; exit 1 ;;
 esac
+dpkg --validate-version "$version" || { echo "mkdeb.sh: bad version '$version'" >&2; exit 1; }
 
 arch=$(dpkg --print-architecture)
 case $arch in
