@@ -21,7 +21,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare bench-attack run install e2e-nspawn clean fmt vet
+.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare bench-attack run install e2e-nspawn deb clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -108,8 +108,11 @@ install: build ## install daemon, rpcinfo, units, tmpfiles, sysusers and man pag
 		systemd-sysusers rpcbind.conf; systemd-tmpfiles --create rpcbind.conf; systemctl daemon-reload; \
 	fi
 
-e2e-nspawn: ## boot a Debian container under a real systemd with our install laid over Debian's rpcbind (root)
-	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run TestSystemdE2E ./internal/nspawntest
+e2e-nspawn: ## boot a Debian container under a real systemd: our install over Debian's rpcbind, then the package swap (root)
+	RPCBIND_NSPAWN=1 $(GO) test -count=1 -v -run 'TestSystemdE2E|TestDebSwap' ./internal/nspawntest
+
+deb: ## build bin/openrpcbind_<version>_<arch>.deb, replacing Debian's rpcbind (reproducible; VERSION= overrides git describe)
+	GO=$(GO) systemd/debian/mkdeb.sh $(BIN)
 
 clean: ## remove build outputs and test caches
 	rm -rf $(BIN)

@@ -20,5 +20,8 @@
 // The directory also holds the unit files (rpcbind.service, rpcbind.socket),
 // rpcbind.tmpfiles and rpcbind.sysusers that `make install` copies to
 // /usr/lib/systemd/system, /usr/lib/tmpfiles.d/rpcbind.conf and
-// /usr/lib/sysusers.d/rpcbind.conf.
+// /usr/lib/sysusers.d/rpcbind.conf. Its debian/ subdirectory packages them
+// with the daemon and rpcinfo as openrpcbind (`make deb`, debian/mkdeb.sh),
+// at the paths Debian's rpcbind package uses (/sbin/rpcbind,
+// /lib/systemd/system/...).
 package systemd

@@ -24,6 +24,20 @@ netids() { # sorted netids rpcinfo shows for program $1
 statd4() { [ "$(netids 100024)" = "tcp tcp6 udp udp6 " ]; }
 runs_as() { [ "$(ps -o user= -p "$(systemctl show -P MainPID rpcbind.service)")" = "$1" ]; }
 show() { echo "\$ $*"; "$@"; }
+# Every thread of the daemon: no capability in any set, no_new_privs.
+no_privs() {
+	p=$(systemctl show -P MainPID rpcbind.service); [ "$p" -gt 0 ] 2>/dev/null || return 1
+	n=0
+	for s in /proc/$p/task/*/status; do
+		n=$((n + 1))
+		awk '
+			/^Cap(Eff|Prm|Bnd|Amb):/ { if ($2 !~ /^0+$/) { print FILENAME ": " $0; bad = 1 } }
+			/^NoNewPrivs:/ { nnp = $2 }
+			END { if (nnp != 1) { print FILENAME ": NoNewPrivs " nnp; bad = 1 }; exit bad }' "$s" || return 1
+	done
+	echo "     $n threads: CapEff CapPrm CapBnd CapAmb 0, NoNewPrivs 1"
+	[ "$n" -gt 0 ]
+}
 
 echo "== $(cat /root/e2e.daemon 2>/dev/null)"
 show systemctl cat rpcbind.service rpcbind.socket
@@ -50,6 +64,7 @@ if grep -q 'daemon=ours units=ours' /root/e2e.daemon; then
 	check "NoNewPrivileges=yes"   sh -c "[ \"\$(systemctl show -P NoNewPrivileges rpcbind.service)\" = yes ]"
 	check "ProtectSystem=strict"  sh -c "[ \"\$(systemctl show -P ProtectSystem rpcbind.service)\" = strict ]"
 	check "installed by make install" sh -c "zcat /usr/share/man/man8/rpcbind.8.gz | grep -q openrpcbind"
+	check "all threads unprivileged (CapBnd empty too)" no_privs
 	check "Type=notify, ready"   sh -c "[ \"\$(systemctl show -P Type rpcbind.service)\" = notify ]"
 	check "STATUS= summary"      sh -c "systemctl show -P StatusText rpcbind.service | grep -q '^serving [0-9]* transports, [0-9]* registrations'"
 fi

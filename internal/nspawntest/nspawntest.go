@@ -16,6 +16,9 @@ import (
 //go:embed e2e.sh
 var e2eScript []byte
 
+//go:embed deb.sh
+var debScript []byte
+
 // e2eUnit runs e2e.sh once the container has reached multi-user.target.
 const e2eUnit = `[Unit]
 Description=rpcbind end-to-end checks
@@ -28,13 +31,13 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 `
 
-// Defaults.
+// Defaults. The mirror is not among them: HostMirror takes it from the
+// machine's apt sources.
 const (
-	DefaultCache  = "/var/tmp/rpcbind-nspawn-root"
-	DefaultMirror = "http://deb.debian.org/debian"
-	Suite         = "bookworm"
-	Packages      = "systemd,systemd-sysv,dbus,procps,nfs-common,iproute2"
-	stampName     = ".rpcbind-nspawn-stamp"
+	DefaultCache = "/var/tmp/rpcbind-nspawn-root"
+	Suite        = "bookworm"
+	Packages     = "systemd,systemd-sysv,dbus,procps,nfs-common,iproute2"
+	stampName    = ".rpcbind-nspawn-stamp"
 )
 
 // recipe is written to the stamp file: a cache made with another recipe is
@@ -45,8 +48,18 @@ func recipe(mirror string) string {
 
 // EnsureBase returns dir holding a bootable Debian tree, running debootstrap
 // only when the stamp is missing or names another recipe. The tree is built
-// in dir+".tmp" and renamed, so an interrupted run leaves no half tree.
+// in dir+".tmp" and renamed, so an interrupted run leaves no half tree; an
+// exclusive lock on dir+".lock" makes concurrent test processes wait for one
+// debootstrap instead of racing on the same directories.
 func EnsureBase(ctx context.Context, dir, mirror string, logf func(string, ...any)) error {
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("nspawntest: lock: %w", err)
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("nspawntest: lock %s: %w", lock.Name(), err)
+	}
 	want := recipe(mirror)
 	if b, err := os.ReadFile(filepath.Join(dir, stampName)); err == nil && string(b) == want {
 		return nil
@@ -84,14 +97,29 @@ const (
 	DebianUnits Units = "debian" // as Debian's rpcbind package installed them
 )
 
+// Mode selects what a boot tests.
+type Mode string
+
+const (
+	// InstallMode lays our build over Debian's rpcbind (Install) and runs
+	// e2e.sh from stopped, disabled units.
+	InstallMode Mode = "install"
+	// DebMode leaves Debian's rpcbind installed and enabled, copies the
+	// packages in (Config.Files) and runs deb.sh: the swap to openrpcbind
+	// with apt and dpkg, the roll-back and an upgrade.
+	DebMode Mode = "deb"
+)
+
 // Config of one boot.
 type Config struct {
-	Units   Units         // which unit files
-	Base    string        // EnsureBase's tree, used read-only (overlay lower dir)
-	Work    string        // scratch: overlay upper/work/merged dirs
-	Repo    string        // repository root, for go build and the unit files
-	Daemon  Daemon        // which binary
-	Timeout time.Duration // whole boot, checks and poweroff
+	Mode    Mode              // default InstallMode
+	Files   map[string]string // DebMode: container path -> host file, copied in before the boot
+	Units   Units             // which unit files
+	Base    string            // EnsureBase's tree, used read-only (overlay lower dir)
+	Work    string            // scratch: overlay upper/work/merged dirs
+	Repo    string            // repository root, for go build and the unit files
+	Daemon  Daemon            // which binary
+	Timeout time.Duration     // whole boot, checks and poweroff
 }
 
 // Result of one boot.
@@ -178,10 +206,16 @@ func Boot(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer syscall.Unmount(merged, syscall.MNT_DETACH)
 
-	if err := Install(ctx, cfg.Repo, merged, cfg.Daemon, cfg.Units); err != nil {
+	script, label, disable := e2eScript, fmt.Sprintf("daemon=%s units=%s", cfg.Daemon, cfg.Units), true
+	if cfg.Mode == DebMode {
+		script, label, disable = debScript, "deb", false
+		if err := copyIn(merged, cfg.Files); err != nil {
+			return nil, err
+		}
+	} else if err := Install(ctx, cfg.Repo, merged, cfg.Daemon, cfg.Units); err != nil {
 		return nil, err
 	}
-	if err := prepare(ctx, merged, fmt.Sprintf("daemon=%s units=%s", cfg.Daemon, cfg.Units)); err != nil {
+	if err := prepare(ctx, merged, script, label, disable); err != nil {
 		return nil, err
 	}
 
@@ -217,20 +251,29 @@ func Boot(ctx context.Context, cfg Config) (*Result, error) {
 	return r, nil
 }
 
-// prepare disables what Debian enabled at install time, so that the checks
-// start from stopped units, and installs the check script and its unit.
-func prepare(ctx context.Context, root, label string) error {
-	out, err := exec.CommandContext(ctx, "systemctl", "--root="+root, "disable",
-		"rpcbind.service", "rpcbind.socket", "nfs-client.target").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("nspawntest: systemctl --root disable: %w\n%s", err, out)
+// prepare masks console-getty.service, optionally disables what Debian
+// enabled at install time (so that the checks start from stopped units), and
+// installs the check script and its unit. Without a terminal the console
+// getty keeps copies of the socket unit's descriptors, and a restarted
+// rpcbind.socket then fails with "Address already in use".
+func prepare(ctx context.Context, root string, script []byte, label string, disable bool) error {
+	if disable {
+		out, err := exec.CommandContext(ctx, "systemctl", "--root="+root, "disable",
+			"rpcbind.service", "rpcbind.socket", "nfs-client.target").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("nspawntest: systemctl --root disable: %w\n%s", err, out)
+		}
+	}
+	if out, err := exec.CommandContext(ctx, "systemctl", "--root="+root, "mask",
+		"console-getty.service").CombinedOutput(); err != nil {
+		return fmt.Errorf("nspawntest: systemctl --root mask: %w\n%s", err, out)
 	}
 	write := func(name string, b []byte, mode os.FileMode) error {
 		p := filepath.Join(root, name)
 		os.Remove(p)
 		return os.WriteFile(p, b, mode)
 	}
-	if err := write("root/e2e.sh", e2eScript, 0o755); err != nil {
+	if err := write("root/e2e.sh", script, 0o755); err != nil {
 		return err
 	}
 	if err := write("root/e2e.daemon", []byte(label+"\n"), 0o644); err != nil {
@@ -244,6 +287,29 @@ func prepare(ctx context.Context, root, label string) error {
 		return err
 	}
 	return os.Symlink("/etc/systemd/system/e2e.service", filepath.Join(wants, "e2e.service"))
+}
+
+// copyIn copies host files into the container tree, keeping their modes.
+func copyIn(root string, files map[string]string) error {
+	for dst, src := range files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("nspawntest: copy in: %w", err)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("nspawntest: copy in: %w", err)
+		}
+		p := filepath.Join(root, dst)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		os.Remove(p)
+		if err := os.WriteFile(p, b, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("nspawntest: copy in: %w", err)
+		}
+	}
+	return nil
 }
 
 func tail(b []byte, lines int) string {
