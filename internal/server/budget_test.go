@@ -198,6 +198,10 @@ func TestStreamHeldBudget(t *testing.T) {
 		before, shed := s.Conns(), s.Stat.Shed.Load()
 		c = dial(t, "unix", path)
 		c.Write(record("huge"))
+		// Read only once the budget has decided: a reader draining the
+		// socket on the other CPU lets one non-blocking writev push
+		// megabytes, and a newcomer that reads that fast holds little.
+		waitFor(t, "the heavier newcomer shed", func() bool { return s.Stat.Shed.Load() > shed })
 		c.SetReadDeadline(time.Now().Add(ioTimeout))
 		if n, err := io.Copy(io.Discard, c); err != nil || n >= 3*tail {
 			t.Errorf("heavier newcomer: read %d bytes, %v; want closed before its reply", n, err)
