@@ -45,8 +45,8 @@ import (
 //   - At MaxConns one connection is closed per new one: the least recently
 //     active connection (idle ones first) of the source holding the most
 //     connections, taken from the first non-empty tier of: remote sources
-//     over their share; local sources over theirs; remote sources; local
-//     sources. Ties go to the source with the oldest connection (among
+//     over their share; local sources over theirs, if that connection has
+//     been idle for DefaultLocalGrace; remote sources; local sources. Ties go to the source with the oldest connection (among
 //     the first shedTies sources to reach that count).
 //
 // So no local-socket or loopback connection is closed to make room while
@@ -109,6 +109,15 @@ func (c *econn) peer() *access.Caller { return &c.caller }
 //     among the first shedTies to reach that count;
 //   - the idle sweep walks the connections of the sources over their
 //     share, at most once per ReapIdle/sweepsPerReapIdle.
+
+// DefaultLocalGrace: a local source over its share (tier 1) loses a
+// connection to reaping only once that connection has been idle this
+// long. Local clients open a connection per call; while the daemon is
+// slow (the flood it is shedding), a burst of them is waiting to be
+// answered, not hogging, and closing them lost the loopback victim's
+// probes under the bench-attack idle flood. A local hog's idle
+// connections still go after 1 s, before any remote at its share.
+const DefaultLocalGrace = time.Second
 
 // shedTies bounds the sources of equal weight compared at a shed (each
 // costs a walk of its connections): with 8, one shed at the default caps
@@ -319,30 +328,27 @@ func (ss *srcState) lru() (*connEntry, int64) {
 }
 
 // shedLocked closes the least recently active connection of the heaviest
-// source of the first non-empty tier; false when there is none.
+// source of the first non-empty tier; false when there is none. A local
+// source over its share (tier 1) gives up a connection only once idle for
+// s.localGrace; until then the next tier goes.
 func (s *Server) shedLocked(next *source) bool {
 	fair := s.fairLocked(next)
-	class, _, over := s.overLocked(fair)
-	if !over {
-		class = classRemote
-		if s.classes[classRemote].max == 0 {
-			class = classLocal
-		}
+	var victim *connEntry
+	over := false
+	if r := &s.classes[classRemote]; r.max > fair {
+		victim, over = heaviestLRU(r, r.max), true
 	}
-	b := &s.classes[class]
-	if b.max == 0 {
-		return false
+	if lim := max(fair, s.opt.MaxConnsPerUID); victim == nil && s.classes[classLocal].max > lim {
+		victim, over = s.idleLocalLocked(lim), true
 	}
-	var (
-		victim *connEntry
-		vAt    int64
-	)
-	k := 0
-	for ss := b.by[b.max].head; ss != nil && k < shedTies; ss = ss.next {
-		if e, at := ss.lru(); e != nil && (victim == nil || at < vAt) {
-			victim, vAt = e, at
+	if victim == nil {
+		over = false
+		for _, b := range []*srcBuckets{&s.classes[classRemote], &s.classes[classLocal]} {
+			if b.max > 0 {
+				victim = heaviestLRU(b, b.max)
+				break
+			}
 		}
-		k++
 	}
 	if victim == nil {
 		return false
@@ -353,6 +359,46 @@ func (s *Server) shedLocked(next *source) bool {
 	}
 	s.dropLocked(victim, over)
 	return true
+}
+
+// heaviestLRU is the least recently active connection of the sources of
+// b holding n connections: among the first shedTies to reach n, the one
+// with the oldest connection.
+func heaviestLRU(b *srcBuckets, n int) *connEntry {
+	var victim *connEntry
+	var vAt int64
+	k := 0
+	for ss := b.by[n].head; ss != nil && k < shedTies; ss = ss.next {
+		if e, at := ss.lru(); e != nil && (victim == nil || at < vAt) {
+			victim, vAt = e, at
+		}
+		k++
+	}
+	return victim
+}
+
+// idleLocalLocked is the connection tier 1 gives up: the least recently
+// active one of the heaviest local source over lim (ties as
+// heaviestLRU), looking at no more than shedTies sources, heaviest first,
+// provided it has been idle for s.localGrace; else nil.
+func (s *Server) idleLocalLocked(lim int) *connEntry {
+	b := &s.classes[classLocal]
+	limit := time.Now().Add(-s.localGrace).UnixNano()
+	k := 0
+	for n := b.max; n > lim && k < shedTies; n-- {
+		var victim *connEntry
+		var vAt int64
+		for ss := b.by[n].head; ss != nil && k < shedTies; ss = ss.next {
+			if e, at := ss.lru(); e != nil && at <= limit && (victim == nil || at < vAt) {
+				victim, vAt = e, at
+			}
+			k++
+		}
+		if victim != nil {
+			return victim
+		}
+	}
+	return nil
 }
 
 // dropLocked closes e's connection for reaping. It leaves the accounting

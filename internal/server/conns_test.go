@@ -196,10 +196,10 @@ func TestReapShedsHeaviestSource(t *testing.T) {
 }
 
 // TestReapLocalOverShare: local callers are budgeted like anyone. Root on
-// the local socket holds 12 of MaxConns 16 (over its share max(16/2, 4));
-// a remote source with 4 connections is at its share. At the cap the
-// next remote connection makes root's least active connection go, not
-// one of the remote source's.
+// the local socket holds 12 of MaxConns 16 (over its share max(16/2, 4)),
+// idle past the local grace; a remote source with 4 connections is at its
+// share. At the cap the next remote connection makes root's least active
+// connection go, not one of the remote source's.
 func TestReapLocalOverShare(t *testing.T) {
 	if !nstest.Enter(t) {
 		return
@@ -207,6 +207,7 @@ func TestReapLocalOverShare(t *testing.T) {
 	anyIP(t, "192.0.2.0/24")
 	eachEngine(t, func(t *testing.T, engine string) {
 		s, _ := newServer(t, Options{StreamEngine: engine, MaxConns: 16, MaxConnsPerUID: 4})
+		s.localGrace = 100 * time.Millisecond // shorter than the default, not skipped
 		path := filepath.Join(t.TempDir(), "s.sock")
 		startStream(t, s, "local", path)
 		addr := startStream(t, s, "tcp", "0.0.0.0:0")
@@ -218,6 +219,7 @@ func TestReapLocalOverShare(t *testing.T) {
 			}
 			local = append(local, c)
 		}
+		time.Sleep(2 * s.localGrace) // root's connections are idle, not a burst in progress
 		for range 5 {
 			c := dialFrom(t, "192.0.2.10", addr)
 			if !served(t, c, "remote") {
@@ -397,6 +399,12 @@ func TestShedOrder(t *testing.T) {
 		{"a local source over max(fair, per-uid) goes when no remote is over",
 			[]string{"uid0@1", "uid0@2", "uid0@3", "uid0@4", "uid0@5", "uid0@6", "192.0.2.1@90", "192.0.2.2@91"},
 			"192.0.2.9", []string{"uid0@6"}},
+		{"a local source over its share whose connections are all fresh (a burst of calls): a remote at its share goes",
+			[]string{"uid0", "uid0", "uid0", "127.0.0.1", "127.0.0.1", "127.0.0.1", "192.0.2.1@90", "192.0.2.2@91"},
+			"192.0.2.9", []string{"192.0.2.2@91"}},
+		{"local sources over their share: the one idle past the grace goes",
+			[]string{"uid0", "uid0", "uid0", "127.0.0.1", "127.0.0.1", "127.0.0.1@2", "192.0.2.1@90", "192.0.2.2@91"},
+			"192.0.2.9", []string{"127.0.0.1@2"}},
 		{"the heaviest remote over its share, ties to the least active",
 			[]string{"192.0.2.1@1", "192.0.2.1@2", "192.0.2.1@3", "192.0.2.2@4", "192.0.2.2@5", "192.0.2.2@6", "uid0@99", "uid5@98"},
 			"uid7", []string{"192.0.2.2@6"}},
@@ -467,6 +475,7 @@ func TestShedMatchesModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	s := New(HandlerFunc(func(out, _ []byte, _ *access.Caller) ([]byte, bool) { return out, false }),
 		Options{Log: quietLog(), MaxConns: maxConns, MaxConnsPerUID: perUID, ReapIdle: time.Hour})
+	s.localGrace = 0 // the model leaves it out; TestShedOrder covers it
 	defer s.closing.Store(true)
 	now := time.Now().UnixNano()
 	used := map[int64]bool{}

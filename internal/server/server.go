@@ -154,7 +154,8 @@ type Server struct {
 	// sweepScratch its list of sources, kept to spare an allocation.
 	lastSweep    time.Time
 	sweepScratch []*srcState
-	loops        []*eloop // EngineEpoll, started with the first stream socket
+	localGrace   time.Duration // DefaultLocalGrace; tests change it before the first connection
+	loops        []*eloop      // EngineEpoll, started with the first stream socket
 	listeners    []net.Listener
 	packets      []*net.UDPConn
 	starting     int           // serving loops started and not yet running
@@ -208,7 +209,7 @@ func New(h Handler, opt Options) *Server {
 		opt.MaxHeldBytes = DefaultMaxHeldBytes
 	}
 	s := &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]*connEntry),
-		sources: make(map[source]*srcState)}
+		sources: make(map[source]*srcState), localGrace: DefaultLocalGrace}
 	s.held = newHeldBudget(opt.MaxHeldBytes, &s.Stat)
 	return s
 }
