@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -144,4 +145,43 @@ func BenchmarkTCPPipelined(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*depth), "ns/call")
+}
+
+// The accounting of one accepted connection at the cap during the
+// bench-attack "idle" flood: MaxConns 1024 held by 176 remote sources (a
+// loopback and a local-socket caller among them), each new connection
+// from the next source in turn, so every accept sheds one. The accept
+// loop pays this per connection; issue 11's flood outran it (2,000
+// accepts/s) and the listen queue overflowed.
+func BenchmarkAddConnAtCap(b *testing.B) {
+	const maxConns, sources = 1024, 176
+	s := New(HandlerFunc(func(out, _ []byte, _ *access.Caller) ([]byte, bool) { return out, false }),
+		Options{Log: quietLog(), MaxConns: maxConns})
+	defer s.closing.Store(true)
+	addrs := make([]netip.AddrPort, sources)
+	for i := range addrs {
+		addrs[i] = netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(i), 2}), 1000)
+	}
+	at := time.Now().UnixNano() // active: never idle enough for the sweep
+	mk := func(i int) *fakeConn {
+		at++
+		return &fakeConn{at: at, caller: access.Caller{Netid: "tcp", UID: -1, Addr: addrs[i%sources]}}
+	}
+	s.addConn(&fakeConn{at: at, caller: access.Caller{Netid: "local", UID: 0}})
+	s.addConn(&fakeConn{at: at, caller: access.Caller{Netid: "tcp", UID: -1,
+		Addr: netip.MustParseAddrPort("127.0.0.1:1000")}})
+	for i := range maxConns {
+		s.addConn(mk(i))
+	}
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if !s.addConn(mk(i)) {
+			b.Fatal("refused")
+		}
+		i++
+	}
+	if n := s.Conns(); n != maxConns {
+		b.Fatalf("%d connections, want %d", n, maxConns)
+	}
 }

@@ -199,9 +199,12 @@ func (s *Server) handOff(nc net.Conn, caller *access.Caller) bool {
 		s.wg.Done()
 		return true
 	}
+	wake := l.idleLocked()
 	l.adds = append(l.adds, c)
 	l.mu.Unlock()
-	l.signal()
+	if wake {
+		l.signal()
+	}
 	return true
 }
 
@@ -268,11 +271,22 @@ func (l *eloop) wake() {
 func (l *eloop) kill(c *econn) {
 	l.mu.Lock()
 	if !l.exited {
+		wake := l.idleLocked()
 		l.kills = append(l.kills, c)
-		l.signal()
+		if wake {
+			l.signal()
+		}
 	}
 	l.mu.Unlock()
 }
+
+// idleLocked reports whether no add or kill waits for the loop, so the
+// next one must wake it (under l.mu). Otherwise whoever queued the first
+// has signalled (or is about to, right after unlocking), and the loop
+// takes both lists at once after reading that signal: under a connection
+// flood one eventfd write serves a batch instead of one per add and one
+// per kill.
+func (l *eloop) idleLocked() bool { return len(l.adds) == 0 && len(l.kills) == 0 }
 
 func (l *eloop) now() {
 	t := time.Now()

@@ -252,7 +252,11 @@ func listenUDP(netid string, ap netip.AddrPort) (*Socket, error) {
 }
 
 func listenTCP(netid string, ap netip.AddrPort) (*Socket, error) {
-	lc := net.ListenConfig{Control: sockopts(netid)}
+	// No TCP keep-alive on accepted connections: the reference sets none
+	// (idle peers are closed by IdleTimeout and reaping), and Go's default
+	// costs four setsockopt calls per accept, a quarter of the accept
+	// path under a connection flood.
+	lc := net.ListenConfig{Control: sockopts(netid), KeepAlive: -1}
 	l, err := lc.Listen(context.Background(), network(netid), ap.String())
 	if err != nil {
 		return nil, err

@@ -146,18 +146,20 @@ type Server struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	conns    map[streamConn]source // open connections and whom they count against
-	bySource map[source]int        // open connections per source
-	// Scratch maps of reaping (conns.go), kept to spare an allocation per
-	// accept at the cap; each holds at most one entry per source.
-	overScratch map[source]bool
-	lruScratch  map[source]lruConn
-	loops       []*eloop // EngineEpoll, started with the first stream socket
-	listeners   []net.Listener
-	packets     []*net.UDPConn
-	starting    int           // serving loops started and not yet running
-	running     chan struct{} // closed when starting drops to 0
+	mu      sync.Mutex
+	conns   map[streamConn]*connEntry // open connections, each in its source's list (conns.go)
+	sources map[source]*srcState      // sources holding connections
+	classes [nClasses]srcBuckets      // the sources by class and count
+	// lastSweep is the last idle sweep at 4/5 of MaxConns (rate-limited);
+	// sweepScratch its list of sources, kept to spare an allocation.
+	lastSweep    time.Time
+	sweepScratch []*srcState
+	localGrace   time.Duration // DefaultLocalGrace; tests change it before the first connection
+	loops        []*eloop      // EngineEpoll, started with the first stream socket
+	listeners    []net.Listener
+	packets      []*net.UDPConn
+	starting     int           // serving loops started and not yet running
+	running      chan struct{} // closed when starting drops to 0
 }
 
 // New returns a Server that sends every message to h.
@@ -206,8 +208,8 @@ func New(h Handler, opt Options) *Server {
 	if opt.MaxHeldBytes <= 0 {
 		opt.MaxHeldBytes = DefaultMaxHeldBytes
 	}
-	s := &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
-		overScratch: make(map[source]bool), lruScratch: make(map[source]lruConn)}
+	s := &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]*connEntry),
+		sources: make(map[source]*srcState), localGrace: DefaultLocalGrace}
 	s.held = newHeldBudget(opt.MaxHeldBytes, &s.Stat)
 	return s
 }
