@@ -77,7 +77,7 @@ ATTACKNICE  ?= 0
 bench-attack: build ## ours vs Debian's rpcbind under each attack (remote namespace, local nobody): victim loss, p50/p99, max RSS; ATTACKSECS each
 	$(SUDO) $(BIN)/rpcbench attack-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -secs $(ATTACKSECS) -nice $(ATTACKNICE) -out testdata/bench/bench-attack-$$(date -u +%F).txt
 
-INSTRN      ?= 1000
+INSTRN      ?= 800
 bench-instructions: build ## instructions (cachegrind) and syscalls per call, ours vs Debian's rpcbind, calls 1 ms apart and back to back; slope over N, 2N, 3N calls (INSTRN)
 	$(SUDO) $(BIN)/rpcbench instr-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -n $(INSTRN) -out testdata/bench/bench-instructions-$$(date -u +%F).txt
 
