@@ -21,7 +21,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 LDFLAGS     := -X main.version=$(VERSION)
 
-.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare bench-attack run install e2e-nspawn deb clean fmt vet
+.PHONY: help go-check deps build test test-reduced fuzz fuzz-ci bench bench-compare bench-attack bench-instructions run install e2e-nspawn deb clean fmt vet
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,6 +76,10 @@ ATTACKSECS  ?= 5
 ATTACKNICE  ?= 0
 bench-attack: build ## ours vs Debian's rpcbind under each attack (remote namespace, local nobody): victim loss, p50/p99, max RSS; ATTACKSECS each
 	$(SUDO) $(BIN)/rpcbench attack-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -secs $(ATTACKSECS) -nice $(ATTACKNICE) -out testdata/bench/bench-attack-$$(date -u +%F).txt
+
+INSTRN      ?= 800
+bench-instructions: build ## instructions (cachegrind) and syscalls per call, ours vs Debian's rpcbind, calls 1 ms apart and back to back; slope over N, 2N, 3N calls (INSTRN)
+	$(SUDO) $(BIN)/rpcbench instr-bench -ours $(BIN)/rpcbind -ref /usr/sbin/rpcbind -n $(INSTRN) -out testdata/bench/bench-instructions-$$(date -u +%F).txt
 
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')

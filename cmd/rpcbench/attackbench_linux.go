@@ -651,4 +651,8 @@ var subcommands = map[string]func([]string) error{
 	"attack-ns":     attackNSMain,
 	"attack":        attackMain,
 	"attack-report": func([]string) error { return attackReport(os.Stdin, os.Stdout) },
+	"instr-bench":   instrBenchMain,
+	"instr-ns":      instrNSMain,
+	"instr-client":  instrClientMain,
+	"instr-report":  func([]string) error { return instrReport(os.Stdin, os.Stdout) },
 }

@@ -25,4 +25,6 @@ func dialRawUDP(c config) (conn, error) { return dial(c) }
 // runs elsewhere.
 var subcommands = map[string]func([]string) error{
 	"attack-report": func([]string) error { return attackReport(os.Stdin, os.Stdout) },
+	"instr-client":  instrClientMain,
+	"instr-report":  func([]string) error { return instrReport(os.Stdin, os.Stdout) },
 }

@@ -10,6 +10,10 @@
 // "rpcbench attack-bench" is make bench-attack (attackbench_linux.go): a
 // local victim measured while attacks run, against ours and the reference;
 // "rpcbench attack-report" prints its table from the raw lines.
+// "rpcbench instr-bench" is make bench-instructions (instrbench_linux.go):
+// instructions (cachegrind) and syscalls per call, ours against the
+// reference; "rpcbench instr-client" is its client, "rpcbench instr-report"
+// prints its table from the raw lines.
 package main
 
 import (
