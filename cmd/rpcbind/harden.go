@@ -24,7 +24,7 @@ func (d *rpcbindDaemon) hostsAllowed() func(c *access.Caller) bool {
 	if d.f.NoHostsAccess {
 		return nil
 	}
-	hosts := hostsaccess.New("", "", func(msg string) { d.log.Warn("hosts access: " + msg) })
+	hosts := hostsaccess.New(d.hostsFiles[0], d.hostsFiles[1], func(msg string) { d.log.Warn("hosts access: " + msg) })
 	return func(c *access.Caller) bool { return hosts.Allowed(c.Addr.Addr()) }
 }
 

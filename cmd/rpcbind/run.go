@@ -103,6 +103,9 @@ type rpcbindDaemon struct {
 	dropped bool               // re-executed by the privilege drop (privs.go)
 	lim     *ratelimit.Limiter // UDP amplification control (harden.go)
 	pruner  *guard.Pruner      // --prune; stopped before the final save
+	// hostsFiles are hosts.allow and hosts.deny; "" is Debian's (tests
+	// set them).
+	hostsFiles [2]string
 	// pruneTest, when set (tests), adjusts the pruner's configuration.
 	pruneTest func(*guard.PruneConfig)
 }
@@ -133,7 +136,6 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		defer store.Close()
 	}
 
-	d.lim = newLimiter(f)
 	var fwd *forward.Forwarder
 	if f.Remote {
 		fwd = forward.New(forward.Config{
@@ -150,20 +152,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	} else {
 		defer ifaces.Close()
 	}
-	hostAllowed := d.hostsAllowed()
-	svc := service.New(service.Config{
-		Table:       table,
-		Insecure:    f.Insecure,
-		Forwarder:   fwd,
-		Ifaces:      ifaces,
-		HostAllowed: hostAllowed,
-		Log:         d.event,
-	})
-	var h server.Handler
-	h = d.harden(ctx, svc, table, store, hostAllowed)
-	if f.Debug > 0 {
-		h = debugHandler(h, log)
-	}
+	h := d.handler(ctx, table, store, fwd, ifaces)
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine,
 		RecordsPerWakeup: f.RecordsPerWakeup, MaxHeldBytes: f.MaxHeldBytes})
 	for _, s := range socks {
@@ -203,6 +192,32 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	}
 	d.save(table, store)
 	return 0
+}
+
+// handler composes what the daemon serves, outermost first: the -d
+// request log, the guard (UDP amplification control, registration caps,
+// CHECK_PORT, pruning; harden.go), the service with the hosts.allow/deny
+// check and the access and denial log (-l), and its statistics (GETSTAT).
+// It sets d.lim, which the forwarder's relay check (allowRelay) reads too.
+// The allocation test (alloc_test.go) serves through this very function.
+func (d *rpcbindDaemon) handler(ctx context.Context, table *registry.Table, store *warmstart.Store,
+	fwd *forward.Forwarder, ifaces *ifaddr.Cache) server.Handler {
+	f := d.f
+	d.lim = newLimiter(f)
+	hostAllowed := d.hostsAllowed()
+	svc := service.New(service.Config{
+		Table:       table,
+		Insecure:    f.Insecure,
+		Forwarder:   fwd,
+		Ifaces:      ifaces,
+		HostAllowed: hostAllowed,
+		Log:         d.event,
+	})
+	var h server.Handler = d.harden(ctx, svc, table, store, hostAllowed)
+	if f.Debug > 0 {
+		h = debugHandler(h, d.log)
+	}
+	return h
 }
 
 // openAndDrop does what needs root — binds the sockets, creates the state
