@@ -385,7 +385,7 @@ var procNames = [...]string{"null", "set", "unset", "getport/addr", "dump", "cal
 
 // event logs access (-l) and denial events in the reference's words:
 // "connect from <ip|local> to <proc>(<prog>)<text>", LOG_AUTH.
-func (d *rpcbindDaemon) event(e *service.Event) {
+func (d *rpcbindDaemon) event(e service.Event) {
 	level, text := slog.LevelWarn, ""
 	switch e.Kind {
 	case service.EventAccess:

@@ -64,8 +64,10 @@ type Config struct {
 	HostAllowed func(c *access.Caller) bool
 
 	// Log receives access and denial events; nil discards them. It is called
-	// inline and should not block.
-	Log func(e *Event)
+	// inline and should not block. The event is passed by value: a pointer
+	// through a func value escapes, and would cost every request an
+	// allocation (issue 13).
+	Log func(e Event)
 
 	// Now is the clock of GETTIME (and the forwarder's); nil is time.Now.
 	Now func() time.Time
@@ -202,7 +204,7 @@ func (r *request) tooWeak() {
 
 func (r *request) log(kind EventKind, prog uint32) {
 	if f := r.s.cfg.Log; f != nil {
-		f(&Event{Kind: kind, Caller: r.c, Vers: r.h.Vers, Proc: r.h.Proc, Prog: prog})
+		f(Event{Kind: kind, Caller: r.c, Vers: r.h.Vers, Proc: r.h.Proc, Prog: prog})
 	}
 }
 
