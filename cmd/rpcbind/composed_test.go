@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -39,6 +40,7 @@ func (w *lineCounter) Write(p []byte) (int, error) {
 type composed struct {
 	h     server.Handler
 	tab   *registry.Table
+	store *warmstart.Store
 	lines *lineCounter
 }
 
@@ -59,7 +61,26 @@ func newComposed(t testing.TB, args ...string) *composed {
 		t.Fatal(err)
 	}
 	w := &lineCounter{}
-	log, closeLog := newLogger(f, w)
+	syslogPath := ""
+	if !f.Foreground {
+		// A syslog daemon: counts the datagrams.
+		syslogPath = filepath.Join(dir, "log")
+		pc, err := net.ListenPacket("unixgram", syslogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 1024)
+			for {
+				if _, _, err := pc.ReadFrom(buf); err != nil {
+					return
+				}
+				w.lines.Add(1)
+			}
+		}()
+	}
+	log, closeLog := newLogger(f, w, syslogPath)
 	t.Cleanup(closeLog)
 	d := &rpcbindDaemon{f: f, log: log, hostsFiles: [2]string{allow, deny}}
 
@@ -85,7 +106,7 @@ func newComposed(t testing.TB, args ...string) *composed {
 	t.Cleanup(func() { ifaces.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	return &composed{h: d.handler(ctx, tab, store, nil, ifaces), tab: tab, lines: w}
+	return &composed{h: d.handler(ctx, tab, store, nil, ifaces), tab: tab, store: store, lines: w}
 }
 
 // server-side buffers, as internal/server keeps them: a UDP reader's arena
@@ -183,38 +204,72 @@ func callerName(c *access.Caller) string {
 }
 
 // allocModes are the daemon's logging modes: -l (access log) and -d (a
-// line per request) off and on; -f sends the lines to stderr.
+// line per request) off and on, to stderr (-f) and to syslog.
 var allocModes = [][]string{
 	{"-f"},
 	{"-f", "-l"},
 	{"-f", "-d"},
 	{"-f", "-l", "-d"},
+	{},
+	{"-l"},
+	{"-d"},
+	{"-l", "-d"},
+}
+
+// A DUMP over a stream leaves the table's cached encoding as the tail, in
+// every mode: the -d wrapper must not hide the guard's ServeRPCTail.
+func TestComposedHandlerDumpTail(t *testing.T) {
+	for _, args := range allocModes {
+		cs := newComposed(t, args...)
+		c := &access.Caller{Netid: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:701"), UID: -1}
+		tr := &transport{out: make([]byte, 0, 1024)}
+		for _, vers := range []uint32{2, 3, 4} {
+			_, tail, send := tr.serve(cs.h, pmapCall(vers, pmap.RPCBProcDump, nil), c)
+			if !send || len(tail) < 100*20 {
+				t.Errorf("%v: v%d DUMP over tcp: send %v, tail of %d bytes", args, vers, send, len(tail))
+			}
+		}
+	}
 }
 
 // BenchmarkComposedHandler: the daemon's handler, a loopback UDP caller;
 // "remote SET" is a denied SET from a remote caller (a warning, rate
-// limited: the flood path).
+// limited: the flood path), "tcp DUMP" a DUMP over a stream (the tail
+// path), "local SET+UNSET" a pair from uid 1000 on the local socket (a
+// journalled change: fdatasync included).
 func BenchmarkComposedHandler(b *testing.B) {
 	loop := &access.Caller{Netid: "udp", Addr: netip.MustParseAddrPort("127.0.0.1:700"),
 		Dst: netip.MustParseAddrPort("127.0.0.1:111"), UID: -1}
 	remote := &access.Caller{Netid: "udp", Addr: netip.MustParseAddrPort("192.0.2.1:40000"),
 		Dst: netip.MustParseAddrPort("127.0.0.1:111"), UID: -1}
-	for _, args := range allocModes {
+	tcp := &access.Caller{Netid: "tcp", Addr: netip.MustParseAddrPort("127.0.0.1:701"),
+		Dst: netip.MustParseAddrPort("127.0.0.1:111"), UID: -1}
+	local := &access.Caller{Netid: "local", UID: 1000, PID: 4322}
+	for _, args := range allocModes[:4] {
 		cs := newComposed(b, args...)
 		for _, call := range allocCalls() {
-			name, c := call.name, loop
+			name, c, reqs := call.name, loop, call.reqs[:1]
 			switch name {
-			case "v2 NULL", "v2 GETPORT", "v4 GETADDR", "v4 DUMP":
+			case "v2 NULL", "v2 GETPORT", "v4 GETADDR", "v4 DUMP", "v4 INDIRECT":
+			case "v2 DUMP":
+				name, c = "tcp DUMP", tcp
 			case "v2 SET+UNSET":
 				name, c = "remote SET", remote
+			case "v4 SET+UNSET":
+				name, c, reqs = "local SET+UNSET", local, call.reqs
 			default:
 				continue
 			}
 			b.Run(fmt.Sprintf("%v/%s", args[1:], name), func(b *testing.B) {
-				tr := &transport{out: make([]byte, 0, server.UDPBufSize)}
+				tr := &transport{out: make([]byte, 0, 1024)}
+				if isUDP(c) {
+					tr.out = make([]byte, 0, server.UDPBufSize)
+				}
 				b.ReportAllocs()
 				for b.Loop() {
-					tr.serve(cs.h, call.reqs[0], c)
+					for _, req := range reqs {
+						tr.serve(cs.h, req, c)
+					}
 				}
 			})
 		}
