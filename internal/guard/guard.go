@@ -244,6 +244,7 @@ func xidOf(req []byte) uint32 {
 type setArgs struct {
 	prog, vers uint32
 	netid      string // v2: "udp"/"tcp" from the protocol ("" for another)
+	rawNetid   []byte // v3/v4 netid (aliases req): converted only when needed
 	addr       []byte // v3/v4 universal address (aliases req)
 	strBytes   int    // len(netid) + len(addr) as the table stores them
 	// served are the ports a client can derive from the entry as the table
@@ -283,7 +284,7 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		if r.DecodeXDR(&d) != nil {
 			return h, a, false
 		}
-		a = setArgs{prog: r.Prog, vers: r.Vers, netid: string(r.Netid), addr: r.Addr,
+		a = setArgs{prog: r.Prog, vers: r.Vers, rawNetid: r.Netid, addr: r.Addr,
 			strBytes: cLen(r.Netid) + cLen(r.Addr)}
 		if servedInet(r.Netid) {
 			if mult, or, ok := pmap.UaddrClientPorts(string(r.Addr)); ok {
@@ -294,6 +295,15 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		return h, a, false
 	}
 	return h, a, true
+}
+
+// netidString is the SET's netid, "" when it has none. It allocates for
+// v3/v4: only the rare paths (a SET over the budget, pruning) need it.
+func (a *setArgs) netidString() string {
+	if a.rawNetid != nil {
+		return string(a.rawNetid)
+	}
+	return a.netid
 }
 
 // cLen is the length of b as the table stores it: up to its first NUL.
@@ -364,8 +374,9 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 	if !ok {
 		return out, false
 	}
-	owner := access.Owner(c)
-	if owner == access.OwnerSuperuser {
+	var ob [32]byte // a SET within the budget costs no allocation
+	owner := access.AppendOwner(ob[:0], c)
+	if string(owner) == access.OwnerSuperuser {
 		return out, false
 	}
 	if port, bad := a.privilegedPort(); g.cfg.CheckPort && bad {
@@ -374,24 +385,24 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(port), 10) + ")")
 		return refuse(out, h.XID), true
 	}
-	n, held := g.owned(owner)
+	n, held := g.owned(string(owner))
 	add := a.strBytes + len(owner) + RegEntryOverhead
 	overCount, overBytes := n >= g.cfg.MaxPerOwner, held+add > g.cfg.MaxRegBytesPerOwner
 	if overCount || overBytes {
 		// A SET of an existing (prog, vers, netid) adds nothing: let the
 		// service answer it (TRUE for the same address, FALSE otherwise).
-		if a.netid != "" {
+		if netid := a.netidString(); netid != "" {
 			// Find falls back to another version: compare it.
-			if e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid); ok && e.Vers == a.vers {
+			if e, ok := g.cfg.Table.Find(a.prog, a.vers, netid); ok && e.Vers == a.vers {
 				return out, false
 			}
 		}
-		what := "owner " + owner + " holds " + strconv.Itoa(g.cfg.MaxPerOwner) + " registrations (the cap)"
+		what := "owner " + string(owner) + " holds " + strconv.Itoa(g.cfg.MaxPerOwner) + " registrations (the cap)"
 		if overCount {
 			g.Stat.OverCap.Add(1)
 		} else {
 			g.Stat.OverBytes.Add(1)
-			what = "owner " + owner + " holds " + strconv.Itoa(held) + " bytes of registrations, " +
+			what = "owner " + string(owner) + " holds " + strconv.Itoa(held) + " bytes of registrations, " +
 				strconv.Itoa(add) + " more would pass the budget of " + strconv.Itoa(g.cfg.MaxRegBytesPerOwner)
 		}
 		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) + "): " + what)
@@ -425,10 +436,11 @@ func (g *Guard) afterSet(req []byte, c *access.Caller, send bool) {
 		return
 	}
 	_, a, ok := parseSet(req)
-	if !ok || a.netid == "" {
+	netid := a.netidString()
+	if !ok || netid == "" {
 		return
 	}
-	e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid)
+	e, ok := g.cfg.Table.Find(a.prog, a.vers, netid)
 	if !ok || e.Vers != a.vers || e.Owner != access.Owner(c) {
 		return
 	}

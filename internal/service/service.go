@@ -241,6 +241,23 @@ func (r *request) appendMerged(b []byte, netid string, regAddr string, hint []by
 
 var zeroPad [4]byte
 
+// ownerBuf holds an owner string on the stack: "superuser", "unknown" or
+// a decimal uid. A conversion of at most 32 bytes to a string that does
+// not escape does not allocate.
+const ownerBuf = 32
+
+// internNetid returns the netid a SET registers, as a constant when it is
+// one of the transports' (most registrations), so the entry does not
+// carry a copy.
+func internNetid(b []byte) string {
+	for _, n := range [...]string{pmap.NetidUDP, pmap.NetidTCP, pmap.NetidUDP6, pmap.NetidTCP6, pmap.NetidLocal} {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
+}
+
 // loopback returns the reference's local_sa for the caller's family: the
 // address rpcbind forwards remote calls from (127.0.0.1:111 or [::1]:111).
 func loopback(netid string) netip.AddrPort {
