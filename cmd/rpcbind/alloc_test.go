@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/openrpcbind/rpcbind/internal/registry"
 	"github.com/openrpcbind/rpcbind/internal/rpc"
 	"github.com/openrpcbind/rpcbind/internal/server"
+	"github.com/openrpcbind/rpcbind/pmap"
 )
 
 // TestComposedHandlerZeroAllocs (issue 13): a request costs no allocation
@@ -87,4 +89,40 @@ func tableChangeAllocs(t testing.TB, cs *composed, c *access.Caller, set []byte)
 		cs.tab.Set(registry.Entry{Prog: 400002, Vers: 1, Netid: "udp", Addr: string(addr), Owner: owner})
 		cs.tab.Unset(400002, 1, "udp", owner)
 	})
+}
+
+// A SET the guard refuses (the owner's registration cap, CHECK_PORT) costs
+// no allocation either, its warning written or dropped by the rate limit
+// (100 refusals: the burst of 50 is written, the rest dropped).
+func TestComposedHandlerRefusalAllocs(t *testing.T) {
+	set := func(prog, port uint32) []byte {
+		return pmapCall(2, pmap.PmapProcSet, (&pmap.Mapping{Prog: prog, Vers: 1, Prot: 17, Port: port}).AppendXDR(nil))
+	}
+	for _, tc := range []struct {
+		name string
+		req  []byte
+	}{
+		{"over the cap", set(500002, 5001)},
+		{"CHECK_PORT", set(500003, 80)},
+	} {
+		for _, sink := range [][]string{{"-f"}, {}} {
+			cs := newComposed(t, append(sink, "--max-regs-per-owner=1", "--check-port")...)
+			c := &access.Caller{Netid: "local", UID: 1000, PID: 4322}
+			tr := &transport{out: make([]byte, 0, 1024)}
+			if reply, _, _ := tr.serve(cs.h, set(500001, 5000), c); !bytes.HasSuffix(reply, []byte{0, 0, 0, 1}) {
+				t.Fatalf("%v: the first SET was refused: % x", sink, reply)
+			}
+			n := testing.AllocsPerRun(100, func() {
+				if reply, _, _ := tr.serve(cs.h, tc.req, c); !bytes.HasSuffix(reply, []byte{0, 0, 0, 0}) {
+					t.Fatalf("%s: SET accepted", tc.name)
+				}
+			})
+			if n != 0 {
+				t.Errorf("%v: SET refused for %s: %v allocations per request", sink, tc.name, n)
+			}
+			if len(sink) > 0 && cs.lines.lines.Load() != 50 {
+				t.Errorf("%v: SET refused for %s: %d lines logged, want the burst of 50", sink, tc.name, cs.lines.lines.Load())
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -41,7 +42,7 @@ func (d *rpcbindDaemon) harden(ctx context.Context, h server.Handler, table *reg
 		HostAllowed: hostAllowed,
 		MaxPerOwner: f.MaxRegsPerOwner,
 		CheckPort:   f.CheckPort,
-		Log:         func(msg string) { d.log.Warn(msg) },
+		Log:         func(line []byte) { daemon.LogLine(d.log.Handler(), slog.LevelWarn, false, line) },
 
 		MaxRegBytesPerOwner: f.MaxRegBytesPerOwner,
 	})
