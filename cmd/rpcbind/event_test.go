@@ -34,7 +34,7 @@ func TestEventLog(t *testing.T) {
 		var b bytes.Buffer
 		d := &rpcbindDaemon{f: &daemon.Flags{Verbose: tc.verbose},
 			log: slog.New(daemon.NewStderrHandler(&b, slog.LevelInfo))}
-		d.event(&tc.e)
+		d.event(tc.e)
 		if b.String() != tc.want {
 			t.Errorf("%+v: got %q want %q", tc.e, b.String(), tc.want)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -24,7 +25,7 @@ func (d *rpcbindDaemon) hostsAllowed() func(c *access.Caller) bool {
 	if d.f.NoHostsAccess {
 		return nil
 	}
-	hosts := hostsaccess.New("", "", func(msg string) { d.log.Warn("hosts access: " + msg) })
+	hosts := hostsaccess.New(d.hostsFiles[0], d.hostsFiles[1], func(msg string) { d.log.Warn("hosts access: " + msg) })
 	return func(c *access.Caller) bool { return hosts.Allowed(c.Addr.Addr()) }
 }
 
@@ -41,7 +42,7 @@ func (d *rpcbindDaemon) harden(ctx context.Context, h server.Handler, table *reg
 		HostAllowed: hostAllowed,
 		MaxPerOwner: f.MaxRegsPerOwner,
 		CheckPort:   f.CheckPort,
-		Log:         func(msg string) { d.log.Warn(msg) },
+		Log:         func(line []byte) { daemon.LogLine(d.log.Handler(), slog.LevelWarn, false, line) },
 
 		MaxRegBytesPerOwner: f.MaxRegBytesPerOwner,
 	})

@@ -75,14 +75,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return daemon.Detach(lock)
 	}
 
-	log, closeLog := newLogger(f, stderr)
+	log, closeLog := newLogger(f, stderr, "")
 	defer closeLog()
 
 	d := &rpcbindDaemon{f: f, log: log, lock: lock, dropped: dropped}
 	return d.run(ctx)
 }
 
-func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
+// newLogger logs to stderr with -f, else to syslog (at syslogPath; ""
+// is the system's socket).
+func newLogger(f *daemon.Flags, stderr io.Writer, syslogPath string) (*slog.Logger, func()) {
 	level := slog.LevelInfo
 	if f.Debug > 0 {
 		level = slog.LevelDebug
@@ -90,7 +92,7 @@ func newLogger(f *daemon.Flags, stderr io.Writer) (*slog.Logger, func()) {
 	var h slog.Handler = daemon.NewStderrHandler(stderr, level)
 	closeFn := func() {}
 	if !f.Foreground {
-		sh, c := daemon.NewSyslogHandler(level)
+		sh, c := daemon.NewSyslogHandlerAt(level, syslogPath)
 		h, closeFn = sh, func() { c.Close() }
 	}
 	return slog.New(daemon.NewRateLimited(h, denialRate, denialBurst)), closeFn
@@ -103,6 +105,9 @@ type rpcbindDaemon struct {
 	dropped bool               // re-executed by the privilege drop (privs.go)
 	lim     *ratelimit.Limiter // UDP amplification control (harden.go)
 	pruner  *guard.Pruner      // --prune; stopped before the final save
+	// hostsFiles are hosts.allow and hosts.deny; "" is Debian's (tests
+	// set them).
+	hostsFiles [2]string
 	// pruneTest, when set (tests), adjusts the pruner's configuration.
 	pruneTest func(*guard.PruneConfig)
 }
@@ -133,7 +138,6 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		defer store.Close()
 	}
 
-	d.lim = newLimiter(f)
 	var fwd *forward.Forwarder
 	if f.Remote {
 		fwd = forward.New(forward.Config{
@@ -150,20 +154,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	} else {
 		defer ifaces.Close()
 	}
-	hostAllowed := d.hostsAllowed()
-	svc := service.New(service.Config{
-		Table:       table,
-		Insecure:    f.Insecure,
-		Forwarder:   fwd,
-		Ifaces:      ifaces,
-		HostAllowed: hostAllowed,
-		Log:         d.event,
-	})
-	var h server.Handler
-	h = d.harden(ctx, svc, table, store, hostAllowed)
-	if f.Debug > 0 {
-		h = debugHandler(h, log)
-	}
+	h := d.handler(ctx, table, store, fwd, ifaces)
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine,
 		RecordsPerWakeup: f.RecordsPerWakeup, MaxHeldBytes: f.MaxHeldBytes})
 	for _, s := range socks {
@@ -203,6 +194,32 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	}
 	d.save(table, store)
 	return 0
+}
+
+// handler composes what the daemon serves, outermost first: the -d
+// request log, the guard (UDP amplification control, registration caps,
+// CHECK_PORT, pruning; harden.go), the service with the hosts.allow/deny
+// check and the access and denial log (-l), and its statistics (GETSTAT).
+// It sets d.lim, which the forwarder's relay check (allowRelay) reads too.
+// The allocation test (alloc_test.go) serves through this very function.
+func (d *rpcbindDaemon) handler(ctx context.Context, table *registry.Table, store *warmstart.Store,
+	fwd *forward.Forwarder, ifaces *ifaddr.Cache) server.Handler {
+	f := d.f
+	d.lim = newLimiter(f)
+	hostAllowed := d.hostsAllowed()
+	svc := service.New(service.Config{
+		Table:       table,
+		Insecure:    f.Insecure,
+		Forwarder:   fwd,
+		Ifaces:      ifaces,
+		HostAllowed: hostAllowed,
+		Log:         d.event,
+	})
+	var h server.Handler = d.harden(ctx, svc, table, store, hostAllowed)
+	if f.Debug > 0 {
+		h = newDebugHandler(h, d.log)
+	}
+	return h
 }
 
 // openAndDrop does what needs root — binds the sockets, creates the state
@@ -369,8 +386,11 @@ var procNames = [...]string{"null", "set", "unset", "getport/addr", "dump", "cal
 	"uaddr2taddr", "taddr2uaddr", "getversaddr", "indirect", "getaddrlist", "getstat"}
 
 // event logs access (-l) and denial events in the reference's words:
-// "connect from <ip|local> to <proc>(<prog>)<text>", LOG_AUTH.
-func (d *rpcbindDaemon) event(e *service.Event) {
+// "connect from <ip|local> to <proc>(<prog>)<text>", LOG_AUTH. The line is
+// formatted on the stack and written without allocating (issue 13):
+// denials are warnings, rate limited, and a dropped one costs an atomic
+// add.
+func (d *rpcbindDaemon) event(e service.Event) {
 	level, text := slog.LevelWarn, ""
 	switch e.Kind {
 	case service.EventAccess:
@@ -385,36 +405,84 @@ func (d *rpcbindDaemon) event(e *service.Event) {
 	case service.EventCallitDenied:
 		text = " indirect call not allowed"
 	}
-	from := "local"
+	var buf [128]byte
+	b := append(buf[:0], "connect from "...)
 	if c := e.Caller; c != nil && !c.IsLocalSocket() {
-		from = c.Addr.Addr().String()
+		b = c.Addr.Addr().AppendTo(b)
+	} else {
+		b = append(b, "local"...)
 	}
-	proc := strconv.FormatUint(uint64(e.Proc), 10)
+	b = append(b, " to "...)
 	if int(e.Proc) < len(procNames) {
-		proc = procNames[e.Proc]
+		b = append(b, procNames[e.Proc]...)
+	} else {
+		b = strconv.AppendUint(b, uint64(e.Proc), 10)
 	}
-	d.log.Log(context.Background(), level,
-		"connect from "+from+" to "+proc+"("+progName(e.Prog)+")"+text, daemon.AuthKey, true)
+	b = append(b, '(')
+	if e.Prog == registry.ProgRPCB {
+		b = append(b, "portmapper"...)
+	} else {
+		b = strconv.AppendUint(b, uint64(e.Prog), 10)
+	}
+	b = append(b, ')')
+	b = append(b, text...)
+	daemon.LogLine(d.log.Handler(), level, true, b)
 }
 
-func progName(p uint32) string {
-	if p == registry.ProgRPCB {
-		return "portmapper"
-	}
-	return strconv.FormatUint(uint64(p), 10)
+// debugHandler logs every request and whether it was answered (-d):
+// "request netid=udp from=127.0.0.1:700 len=56 answered=true
+// reply_len=28" at LOG_DEBUG, formatted on the stack and written without
+// allocating. It keeps next's stream fast path (ServeRPCTail): a DUMP is
+// not copied because -d is on.
+type debugHandler struct {
+	next server.Handler
+	tail server.TailHandler // nil when next has none
+	log  slog.Handler
 }
 
-// debugHandler logs every request and whether it was answered (-d).
-func debugHandler(next server.Handler, log *slog.Logger) server.Handler {
-	return server.HandlerFunc(func(out, req []byte, c *access.Caller) ([]byte, bool) {
-		start := len(out)
-		reply, send := next.ServeRPC(out, req, c)
-		from := c.Addr.String()
-		if c.IsLocalSocket() {
-			from = "local uid " + strconv.Itoa(c.UID)
-		}
-		log.Debug("request", "netid", c.Netid, "from", from, "len", len(req),
-			"answered", send, "reply_len", len(reply)-start)
-		return reply, send
-	})
+func newDebugHandler(next server.Handler, log *slog.Logger) *debugHandler {
+	h := &debugHandler{next: next, log: log.Handler()}
+	h.tail, _ = next.(server.TailHandler)
+	return h
+}
+
+// ServeRPC implements server.Handler.
+func (h *debugHandler) ServeRPC(out, req []byte, c *access.Caller) ([]byte, bool) {
+	start := len(out)
+	reply, send := h.next.ServeRPC(out, req, c)
+	h.logRequest(c, len(req), send, len(reply)-start)
+	return reply, send
+}
+
+// ServeRPCTail implements server.TailHandler.
+func (h *debugHandler) ServeRPCTail(out, req []byte, c *access.Caller) (reply, tail []byte, send bool) {
+	if h.tail == nil {
+		reply, send = h.ServeRPC(out, req, c)
+		return reply, nil, send
+	}
+	start := len(out)
+	reply, tail, send = h.tail.ServeRPCTail(out, req, c)
+	h.logRequest(c, len(req), send, len(reply)-start+len(tail))
+	return reply, tail, send
+}
+
+func (h *debugHandler) logRequest(c *access.Caller, reqLen int, send bool, replyLen int) {
+	var fb [64]byte
+	from := fb[:0]
+	switch {
+	case c.IsLocalSocket():
+		from = strconv.AppendInt(append(from, "local uid "...), int64(c.UID), 10)
+	case c.Addr.IsValid():
+		from = c.Addr.AppendTo(from)
+	default:
+		from = append(from, "invalid AddrPort"...)
+	}
+	var buf [160]byte
+	b := append(buf[:0], "request"...)
+	b = daemon.AppendString(b, "netid", c.Netid)
+	b = daemon.AppendBytes(b, "from", from)
+	b = daemon.AppendInt(b, "len", int64(reqLen))
+	b = daemon.AppendBool(b, "answered", send)
+	b = daemon.AppendInt(b, "reply_len", int64(replyLen))
+	daemon.LogLine(h.log, slog.LevelDebug, false, b)
 }

@@ -75,6 +75,15 @@ func Owner(c *Caller) string {
 	return OwnerUnknown
 }
 
+// AppendOwner appends Owner(c) to b. It does not allocate when b has room:
+// an UNSET or a budget lookup needs the owner only for a comparison.
+func AppendOwner(b []byte, c *Caller) []byte {
+	if c.IsLocalSocket() && c.UID > 0 {
+		return strconv.AppendInt(b, int64(c.UID), 10)
+	}
+	return append(b, Owner(c)...)
+}
+
 // MayChange reports whether c may SET or UNSET (check_access): the local
 // socket, a source address of exactly 127.0.0.1, ::1 or ::ffff:127.0.0.1
 // (any port), or anyone when the daemon runs with -i (insecure).

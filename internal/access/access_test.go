@@ -154,3 +154,20 @@ func TestOwnerAllocs(t *testing.T) {
 		t.Errorf("Owner+MayChange allocate %v times, want 0", n)
 	}
 }
+
+// AppendOwner appends what Owner returns, without allocating for a uid.
+func TestAppendOwner(t *testing.T) {
+	for _, c := range []Caller{
+		{Netid: "local", UID: 0}, {Netid: "local", UID: 1000}, {Netid: "unix", UID: 65534},
+		{Netid: "local", UID: -1}, {Netid: "udp", Addr: ap("127.0.0.1:700"), UID: -1},
+		{Netid: "tcp", Addr: ap("127.0.0.1:40000"), UID: -1}, {Netid: "udp", Addr: ap("192.0.2.1:700"), UID: -1},
+	} {
+		var buf [32]byte
+		if got, want := string(AppendOwner(buf[:0], &c)), Owner(&c); got != want {
+			t.Errorf("%+v: AppendOwner %q, Owner %q", c, got, want)
+		}
+		if n := testing.AllocsPerRun(100, func() { AppendOwner(buf[:0], &c) }); n != 0 {
+			t.Errorf("%+v: AppendOwner allocates %v times", c, n)
+		}
+	}
+}

@@ -83,8 +83,10 @@ type Config struct {
 	// caller; others get FALSE.
 	CheckPort bool
 	// Log receives refusals (the daemon's logger is rate-limited); nil
-	// discards them.
-	Log func(msg string)
+	// discards them. line is formatted in a buffer the guard reuses: it is
+	// valid only during the call (copy it to keep it). A refused SET costs
+	// no allocation when Log makes none.
+	Log func(line []byte)
 	// Now is the clock of the rate limiter; nil is time.Now.
 	Now func() time.Time
 }
@@ -107,7 +109,10 @@ type Guard struct {
 
 	mu     sync.Mutex
 	owners map[string]holding // per owner, from Observe
-	pruner *Pruner            // nil unless pruning is on
+
+	logMu  sync.Mutex // serialises refusal lines in logBuf
+	logBuf []byte
+	pruner *Pruner // nil unless pruning is on
 }
 
 // holding is what one owner holds in the table.
@@ -135,7 +140,7 @@ func New(next Handler, cfg Config) *Guard {
 		cfg.Now = time.Now
 	}
 	if cfg.Log == nil {
-		cfg.Log = func(string) {}
+		cfg.Log = func([]byte) {}
 	}
 	g := &Guard{next: next, cfg: cfg, owners: map[string]holding{}}
 	g.tail, _ = next.(tailHandler)
@@ -244,6 +249,7 @@ func xidOf(req []byte) uint32 {
 type setArgs struct {
 	prog, vers uint32
 	netid      string // v2: "udp"/"tcp" from the protocol ("" for another)
+	rawNetid   []byte // v3/v4 netid (aliases req): converted only when needed
 	addr       []byte // v3/v4 universal address (aliases req)
 	strBytes   int    // len(netid) + len(addr) as the table stores them
 	// served are the ports a client can derive from the entry as the table
@@ -283,7 +289,7 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		if r.DecodeXDR(&d) != nil {
 			return h, a, false
 		}
-		a = setArgs{prog: r.Prog, vers: r.Vers, netid: string(r.Netid), addr: r.Addr,
+		a = setArgs{prog: r.Prog, vers: r.Vers, rawNetid: r.Netid, addr: r.Addr,
 			strBytes: cLen(r.Netid) + cLen(r.Addr)}
 		if servedInet(r.Netid) {
 			if mult, or, ok := pmap.UaddrClientPorts(string(r.Addr)); ok {
@@ -294,6 +300,15 @@ func parseSet(req []byte) (h rpc.CallHeader, a setArgs, ok bool) {
 		return h, a, false
 	}
 	return h, a, true
+}
+
+// netidString is the SET's netid, "" when it has none. It allocates for
+// v3/v4: only the rare paths (a SET over the budget, pruning) need it.
+func (a *setArgs) netidString() string {
+	if a.rawNetid != nil {
+		return string(a.rawNetid)
+	}
+	return a.netid
 }
 
 // cLen is the length of b as the table stores it: up to its first NUL.
@@ -364,37 +379,49 @@ func (g *Guard) policy(out, req []byte, c *access.Caller) (reply []byte, done bo
 	if !ok {
 		return out, false
 	}
-	owner := access.Owner(c)
-	if owner == access.OwnerSuperuser {
+	var ob [32]byte // a SET within the budget costs no allocation
+	owner := access.AppendOwner(ob[:0], c)
+	if string(owner) == access.OwnerSuperuser {
 		return out, false
 	}
 	if port, bad := a.privilegedPort(); g.cfg.CheckPort && bad {
 		g.Stat.PortCheck.Add(1)
-		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) +
-			"): request from unprivileged port (registering port " + strconv.FormatUint(uint64(port), 10) + ")")
+		g.logMu.Lock()
+		b := g.beginRefusal(c, a.prog)
+		b = append(b, "request from unprivileged port (registering port "...)
+		b = strconv.AppendUint(b, uint64(port), 10)
+		g.endRefusal(append(b, ')'))
 		return refuse(out, h.XID), true
 	}
-	n, held := g.owned(owner)
+	n, held := g.owned(string(owner))
 	add := a.strBytes + len(owner) + RegEntryOverhead
 	overCount, overBytes := n >= g.cfg.MaxPerOwner, held+add > g.cfg.MaxRegBytesPerOwner
 	if overCount || overBytes {
 		// A SET of an existing (prog, vers, netid) adds nothing: let the
 		// service answer it (TRUE for the same address, FALSE otherwise).
-		if a.netid != "" {
+		if netid := a.netidString(); netid != "" {
 			// Find falls back to another version: compare it.
-			if e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid); ok && e.Vers == a.vers {
+			if e, ok := g.cfg.Table.Find(a.prog, a.vers, netid); ok && e.Vers == a.vers {
 				return out, false
 			}
 		}
-		what := "owner " + owner + " holds " + strconv.Itoa(g.cfg.MaxPerOwner) + " registrations (the cap)"
+		g.logMu.Lock()
+		b := append(g.beginRefusal(c, a.prog), "owner "...)
+		b = append(b, owner...)
+		b = append(b, " holds "...)
 		if overCount {
 			g.Stat.OverCap.Add(1)
+			b = strconv.AppendInt(b, int64(g.cfg.MaxPerOwner), 10)
+			b = append(b, " registrations (the cap)"...)
 		} else {
 			g.Stat.OverBytes.Add(1)
-			what = "owner " + owner + " holds " + strconv.Itoa(held) + " bytes of registrations, " +
-				strconv.Itoa(add) + " more would pass the budget of " + strconv.Itoa(g.cfg.MaxRegBytesPerOwner)
+			b = strconv.AppendInt(b, int64(held), 10)
+			b = append(b, " bytes of registrations, "...)
+			b = strconv.AppendInt(b, int64(add), 10)
+			b = append(b, " more would pass the budget of "...)
+			b = strconv.AppendInt(b, int64(g.cfg.MaxRegBytesPerOwner), 10)
 		}
-		g.cfg.Log("connect from " + from(c) + " to set(" + strconv.FormatUint(uint64(a.prog), 10) + "): " + what)
+		g.endRefusal(b)
 		return refuse(out, h.XID), true
 	}
 	return out, false
@@ -405,11 +432,24 @@ func refuse(out []byte, xid uint32) []byte {
 	return xdr.AppendBool(rpc.AppendAccepted(out, xid, rpc.Success), false)
 }
 
-func from(c *access.Caller) string {
+// beginRefusal starts a refusal line in logBuf: "connect from <who> to
+// set(<prog>): ". Called with logMu held; endRefusal logs and unlocks.
+func (g *Guard) beginRefusal(c *access.Caller, prog uint32) []byte {
+	b := append(g.logBuf[:0], "connect from "...)
 	if c.IsLocalSocket() {
-		return "local uid " + strconv.Itoa(c.UID)
+		b = strconv.AppendInt(append(b, "local uid "...), int64(c.UID), 10)
+	} else {
+		b = c.Addr.Addr().AppendTo(b)
 	}
-	return c.Addr.Addr().String()
+	b = append(b, " to set("...)
+	b = strconv.AppendUint(b, uint64(prog), 10)
+	return append(b, "): "...)
+}
+
+func (g *Guard) endRefusal(b []byte) {
+	g.cfg.Log(b)
+	g.logBuf = b[:0]
+	g.logMu.Unlock()
 }
 
 // afterSet tells the pruner about a SET over the local socket that left
@@ -425,10 +465,11 @@ func (g *Guard) afterSet(req []byte, c *access.Caller, send bool) {
 		return
 	}
 	_, a, ok := parseSet(req)
-	if !ok || a.netid == "" {
+	netid := a.netidString()
+	if !ok || netid == "" {
 		return
 	}
-	e, ok := g.cfg.Table.Find(a.prog, a.vers, a.netid)
+	e, ok := g.cfg.Table.Find(a.prog, a.vers, netid)
 	if !ok || e.Vers != a.vers || e.Owner != access.Owner(c) {
 		return
 	}

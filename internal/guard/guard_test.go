@@ -123,7 +123,7 @@ func TestCheckPort(t *testing.T) {
 // room; superuser is never capped.
 func TestOwnerCap(t *testing.T) {
 	var logs []string
-	g, tab := setup(Config{MaxPerOwner: 3, Log: func(m string) { logs = append(logs, m) }})
+	g, tab := setup(Config{MaxPerOwner: 3, Log: func(m []byte) { logs = append(logs, string(m)) }})
 	u := local(1000, 0)
 	for i := uint32(0); i < 3; i++ {
 		if got := answer(t, g, setV2(i, 400000+i, 2000), u); got != "TRUE" {

@@ -93,7 +93,7 @@ func TestOwnerBytesAccounting(t *testing.T) {
 	var logs []string
 	g := New(service.New(service.Config{Table: tab}), Config{
 		Table: tab, MaxRegBytesPerOwner: 12 * bigEntry,
-		Log: func(m string) { logs = append(logs, m) },
+		Log: func(m []byte) { logs = append(logs, string(m)) },
 	})
 	tab.SetObserver(func(op registry.Op, e registry.Entry) error { g.Observe(op, e); return nil })
 	if got := g.OwnedBytes("1000"); got != 10*bigEntry {

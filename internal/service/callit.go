@@ -10,6 +10,10 @@ import (
 	"github.com/openrpcbind/rpcbind/xdr"
 )
 
+// uaddrBuf holds a merged universal address on the stack (the longest,
+// an IPv6 one with its port, is 51 bytes).
+const uaddrBuf = 64
+
 // callit is rpcbproc_callit_com for v2 CALLIT, v3 CALLIT, v4 BCAST and v4
 // INDIRECT (spec §1.7). Only INDIRECT reports errors; the others stay silent
 // except for a forbidden target, which gets AUTH_TOOWEAK from all four.
@@ -54,7 +58,8 @@ func (r *request) callit() {
 	ifs := r.s.cfg.Ifaces
 	if indirect {
 		// mergeaddr's "is the server there" check, with the caller's address.
-		if _, ok := ifs.AppendMerge(nil, r.c.Addr, nil, e.Addr, netid); !ok {
+		var mb [uaddrBuf]byte
+		if _, ok := ifs.AppendMerge(mb[:0], r.c.Addr, nil, e.Addr, netid); !ok {
 			r.accept(rpc.ProgUnavail)
 			return
 		}

@@ -64,8 +64,10 @@ type Config struct {
 	HostAllowed func(c *access.Caller) bool
 
 	// Log receives access and denial events; nil discards them. It is called
-	// inline and should not block.
-	Log func(e *Event)
+	// inline and should not block. The event is passed by value: a pointer
+	// through a func value escapes, and would cost every request an
+	// allocation (issue 13).
+	Log func(e Event)
 
 	// Now is the clock of GETTIME (and the forwarder's); nil is time.Now.
 	Now func() time.Time
@@ -202,7 +204,7 @@ func (r *request) tooWeak() {
 
 func (r *request) log(kind EventKind, prog uint32) {
 	if f := r.s.cfg.Log; f != nil {
-		f(&Event{Kind: kind, Caller: r.c, Vers: r.h.Vers, Proc: r.h.Proc, Prog: prog})
+		f(Event{Kind: kind, Caller: r.c, Vers: r.h.Vers, Proc: r.h.Proc, Prog: prog})
 	}
 }
 
@@ -238,6 +240,23 @@ func (r *request) appendMerged(b []byte, netid string, regAddr string, hint []by
 }
 
 var zeroPad [4]byte
+
+// ownerBuf holds an owner string on the stack: "superuser", "unknown" or
+// a decimal uid. A conversion of at most 32 bytes to a string that does
+// not escape does not allocate.
+const ownerBuf = 32
+
+// internNetid returns the netid a SET registers, as a constant when it is
+// one of the transports' (most registrations), so the entry does not
+// carry a copy.
+func internNetid(b []byte) string {
+	for _, n := range [...]string{pmap.NetidUDP, pmap.NetidTCP, pmap.NetidUDP6, pmap.NetidTCP6, pmap.NetidLocal} {
+		if string(b) == n {
+			return n
+		}
+	}
+	return string(b)
+}
 
 // loopback returns the reference's local_sa for the caller's family: the
 // address rpcbind forwards remote calls from (127.0.0.1:111 or [::1]:111).

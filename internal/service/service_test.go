@@ -236,9 +236,17 @@ func TestStatListCap(t *testing.T) {
 	}
 }
 
-// TestZeroAllocs guards the hot path: GETPORT and GETADDR over UDP.
+// TestZeroAllocs guards the hot path: GETPORT and GETADDR over UDP, with
+// an event hook installed as the daemon does (each of these calls reports
+// an access event).
 func TestZeroAllocs(t *testing.T) {
 	s, tab := newTestService()
+	var events int
+	s.cfg.Log = func(e Event) {
+		if e.Kind == EventAccess && e.Caller != nil {
+			events++
+		}
+	}
 	tab.Set(registry.Entry{Prog: 100003, Vers: 3, Netid: "udp", Addr: "0.0.0.0.8.1", Owner: "superuser"})
 	tab.SetV2(100005, 1, 17, 20048, "superuser")
 	c := udpCaller("127.0.0.1:40000")
@@ -252,6 +260,9 @@ func TestZeroAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(200, func() { s.ServeRPC(buf, msg, c) }); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
 		}
+	}
+	if events == 0 {
+		t.Error("no access event reached the hook")
 	}
 }
 

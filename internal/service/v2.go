@@ -46,14 +46,14 @@ func (r *request) pmapChange() {
 		r.tooWeak()
 		return
 	}
-	owner := access.Owner(r.c)
 	t := r.s.cfg.Table
 	var ok bool
 	if pmap.Proc(r.h.Proc) == pmap.PmapProcSet {
-		ok = t.SetV2(m.Prog, m.Vers, m.Prot, m.Port, owner)
+		ok = t.SetV2(m.Prog, m.Vers, m.Prot, m.Port, access.Owner(r.c))
 		r.s.stats.setDone(r.vi, ok)
 	} else {
-		ok = t.UnsetV2(m.Prog, m.Vers, owner)
+		var ob [ownerBuf]byte
+		ok = t.UnsetV2(m.Prog, m.Vers, string(access.AppendOwner(ob[:0], r.c)))
 		r.s.stats.unsetDone(r.vi, ok)
 	}
 	r.success()

@@ -71,14 +71,16 @@ func (r *request) rpcbChange(set bool) {
 		r.tooWeak()
 		return
 	}
-	owner := access.Owner(r.c)
 	t := r.s.cfg.Table
 	var ok bool
 	if set {
-		ok = t.Set(registry.Entry{Prog: a.Prog, Vers: a.Vers, Netid: string(a.Netid), Addr: string(a.Addr), Owner: owner})
+		// The strings the entry keeps are its only allocations (issue 13).
+		ok = t.Set(registry.Entry{Prog: a.Prog, Vers: a.Vers, Netid: internNetid(a.Netid),
+			Addr: string(a.Addr), Owner: access.Owner(r.c)})
 		r.s.stats.setDone(r.vi, ok)
 	} else {
-		ok = t.Unset(a.Prog, a.Vers, string(a.Netid), owner)
+		var ob [ownerBuf]byte
+		ok = t.Unset(a.Prog, a.Vers, string(a.Netid), string(access.AppendOwner(ob[:0], r.c)))
 		r.s.stats.unsetDone(r.vi, ok)
 	}
 	r.success()
