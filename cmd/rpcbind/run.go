@@ -103,6 +103,7 @@ type rpcbindDaemon struct {
 	dropped bool               // re-executed by the privilege drop (privs.go)
 	lim     *ratelimit.Limiter // UDP amplification control (harden.go)
 	pruner  *guard.Pruner      // --prune; stopped before the final save
+	mem     *memReleaser       // gives memory back when the table is quiet (mem.go)
 	// pruneTest, when set (tests), adjusts the pruner's configuration.
 	pruneTest func(*guard.PruneConfig)
 }
@@ -111,6 +112,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	f, log := d.f, d.log
 	ctx, stop := daemon.Signals(ctx)
 	defer stop()
+	d.mem = newMemReleaser()
 
 	if n, err := raiseNoFile(); err != nil {
 		log.Warn("cannot raise the descriptor limit: " + err.Error())
@@ -189,6 +191,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		go hl.run(ctx, status)
 		go hl.watchdog(ctx)
 	}
+	go d.mem.run(ctx)
 	if err := daemon.Ready(); err != nil {
 		log.Warn("detach: " + err.Error())
 	}
