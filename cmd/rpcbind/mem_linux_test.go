@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,4 +87,15 @@ func rssFile(t *testing.T) int {
 	}
 	t.Fatal("no RssFile in /proc/self/status")
 	return 0
+}
+
+// processCPU counts this process's CPU time: it grows while the test spins.
+func TestProcessCPU(t *testing.T) {
+	a := processCPU()
+	for x, i := 0, 0; processCPU() < a+20*time.Millisecond; i++ {
+		x += i
+		if i > 1e10 {
+			t.Fatalf("processCPU stuck at %v", a)
+		}
+	}
 }
