@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/coreos/go-systemd/v22/activation"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +17,48 @@ import (
 // returns an empty Activation. It never fails as a whole: descriptors it
 // cannot serve are listed in Refused.
 func TakeActivated() *Activation {
-	return FromFiles(activation.Files(true))
+	return FromFiles(listenFiles())
+}
+
+// listenFdsStart is SD_LISTEN_FDS_START: the first passed descriptor.
+const listenFdsStart = 3
+
+// maxListenFDs bounds LISTEN_FDS: rpcbind serves at most six sockets, and a
+// number past this is not systemd's. The descriptors past it are left alone.
+const maxListenFDs = 64
+
+// listenFiles is sd_listen_fds(3) with unset_environment set: when
+// LISTEN_PID is this process, it returns the LISTEN_FDS descriptors from fd
+// 3 on, close-on-exec, each named by its LISTEN_FDNAMES entry or
+// "LISTEN_FD_<n>", and it always clears the three variables so that no child
+// inherits them. (It replaces go-systemd's activation.Files, whose package
+// pulls crypto/tls, and with it about 1 MB of mapped code, into the daemon.)
+func listenFiles() []*os.File {
+	pidS, nS, namesS := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES")
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+		os.Unsetenv(k)
+	}
+	pid, err := strconv.Atoi(pidS)
+	if err != nil || pid != os.Getpid() {
+		return nil
+	}
+	n, err := strconv.Atoi(nS)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	n = min(n, maxListenFDs)
+	names := strings.Split(namesS, ":")
+	files := make([]*os.File, 0, n)
+	for i := range n {
+		fd := listenFdsStart + i
+		unix.CloseOnExec(fd)
+		name := "LISTEN_FD_" + strconv.Itoa(fd)
+		if i < len(names) && names[i] != "" {
+			name = names[i]
+		}
+		files = append(files, os.NewFile(uintptr(fd), name))
+	}
+	return files
 }
 
 // FromFiles classifies already-taken descriptors, as TakeActivated does. A

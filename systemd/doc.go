@@ -1,13 +1,13 @@
 // Package systemd is rpcbind's edge to the service manager: socket
 // activation (sd_listen_fds(3), the LISTEN_FDS protocol) and readiness
-// notification (sd_notify(3)), both over github.com/coreos/go-systemd/v22.
+// notification (sd_notify(3), over github.com/coreos/go-systemd/v22/daemon).
 //
 // Everything here is a no-op outside systemd: TakeActivated finds no
 // sockets when LISTEN_PID is not ours, and a Notifier sends nothing when
 // NOTIFY_SOCKET is unset.
 //
-// Activated descriptors are taken exactly once (activation.Files(true),
-// which also clears LISTEN_* so that no child inherits them) and classified
+// Activated descriptors are taken exactly once (listenFiles: sd_listen_fds
+// with unset_environment, so that no child inherits LISTEN_*) and classified
 // here with getsockname/getsockopt, in whatever order systemd passed them and
 // whether or not LISTEN_FDNAMES is set. Each becomes a Socket carrying the
 // rpcbind netid ("local", "tcp", "tcp6", "udp", "udp6") and the universal

@@ -71,7 +71,7 @@ func main() {
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:111", "daemon address (host:port), or socket path with -t unix")
 	flag.StringVar(&c.transport, "t", "udp", "transport: udp, tcp (persistent), tcpconn (a connection per call), unix")
-	flag.StringVar(&c.proc, "p", "getport", "workload: null, getport, getaddr, dump2, dump4, setunset, idle (only report -pid's memory)")
+	flag.StringVar(&c.proc, "p", "getport", "workload: null, getport, getaddr, dump2, dump4, setunset, idle (only report -pid's memory, after -d without calls)")
 	flag.IntVar(&c.clients, "c", 64, "concurrent clients, each with one call outstanding")
 	flag.DurationVar(&c.duration, "d", 5*time.Second, "duration (at most 2m)")
 	flag.Int64Var(&c.calls, "n", 0, "stop after this many calls (0: duration only); for setunset, the number of SETs")
@@ -376,6 +376,14 @@ func run(ctx context.Context, c config) (string, error) {
 	if c.proc == "idle" {
 		if c.pid <= 0 {
 			return "", errors.New("-p idle needs -pid")
+		}
+		// Idle means left alone: the sample is taken after -d without
+		// calls (after the preload, if any), not on the heels of the last
+		// reply, so that a daemon that settles when quiet is seen settled.
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(c.duration):
 		}
 		ps, err := readProc(c.pid)
 		if err != nil {

@@ -97,9 +97,11 @@ func report(in io.Reader, out io.Writer) error {
 	}
 	{
 		o, r := med("ours", "idle", "rss_kib")/1024, med("reference", "idle", "rss_kib")/1024
-		add("RSS idle", o, r, "MiB", "≤ 8 MiB", o > 0 && o <= 8)
+		// Issue 13's targets (were 8 and 16 MiB); idle is sampled after -d
+		// without calls.
+		add("RSS idle", o, r, "MiB", "≤ 4 MiB", o > 0 && o <= 4)
 		o, r = med("ours", "idle-r10000", "rss_kib")/1024, med("reference", "idle-r10000", "rss_kib")/1024
-		add("RSS with 10,000 registrations", o, r, "MiB", "≤ 16 MiB", o > 0 && o <= 16)
+		add("RSS with 10,000 registrations", o, r, "MiB", "≤ 8 MiB", o > 0 && o <= 8)
 	}
 	fmt.Fprintf(out, "| workload | ours | reference | target | result |\n|---|---:|---:|---|---|\n")
 	for _, r := range rows {

@@ -48,6 +48,7 @@ func (d *rpcbindDaemon) harden(ctx context.Context, h server.Handler, table *reg
 	})
 	table.SetObserver(func(op registry.Op, e registry.Entry) error {
 		g.Observe(op, e)
+		d.mem.changed()
 		if store == nil {
 			return nil
 		}

@@ -108,6 +108,7 @@ type rpcbindDaemon struct {
 	// hostsFiles are hosts.allow and hosts.deny; "" is Debian's (tests
 	// set them).
 	hostsFiles [2]string
+	mem        *memReleaser // gives memory back when the table is quiet (mem.go)
 	// pruneTest, when set (tests), adjusts the pruner's configuration.
 	pruneTest func(*guard.PruneConfig)
 }
@@ -116,6 +117,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	f, log := d.f, d.log
 	ctx, stop := daemon.Signals(ctx)
 	defer stop()
+	d.mem = newMemReleaser()
 
 	if n, err := raiseNoFile(); err != nil {
 		log.Warn("cannot raise the descriptor limit: " + err.Error())
@@ -180,6 +182,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 		go hl.run(ctx, status)
 		go hl.watchdog(ctx)
 	}
+	go d.mem.run(ctx)
 	if err := daemon.Ready(); err != nil {
 		log.Warn("detach: " + err.Error())
 	}

@@ -42,24 +42,22 @@ func (t *Table) CheckInvariants() error {
 	nV2, size := 0, 0
 	for n := t.all.head; n != nil; n = n.links[lkMaster].next {
 		e := &n.e
-		if n.key != foldKey(e.Netid) {
-			return fmt.Errorf("registry: %+v: key %q", *e, n.key)
-		}
-		id := ident{e.Prog, e.Vers, n.key}
+		key := foldKey(e.Netid)
+		id := ident{e.Prog, e.Vers, key}
 		if seen[id] {
 			return fmt.Errorf("registry: %+v: duplicate (prog, vers, netid)", *e)
 		}
 		seen[id] = true
-		if g := t.byNetid[n.key][e.Prog]; g == nil || g.get(e.Vers) != n {
+		if m, _ := t.get(e.Prog, e.Vers, key); m != n {
 			return fmt.Errorf("registry: %+v: missing from the netid index", *e)
 		}
 		prot, port, ok := v2Port(e.Netid, e.Addr)
-		if ok != n.v2 || (ok && (prot != n.prot || port != n.port)) {
-			return fmt.Errorf("registry: %+v: v2 view (%v %d %d) want (%v %d %d)", *e, n.v2, n.prot, n.port, ok, prot, port)
+		if ok != (n.prot != 0) || (ok && (prot != uint32(n.prot) || port != n.port)) {
+			return fmt.Errorf("registry: %+v: v2 view (%d %d) want (%v %d %d)", *e, n.prot, n.port, ok, prot, port)
 		}
 		if ok {
 			nV2++
-			if g := t.v2[pvKey(e.Prog, prot)]; g == nil || g.get(e.Vers) != n {
+			if m, _ := t.v2.get(pvKey(e.Prog, prot), e.Vers); m != n {
 				return fmt.Errorf("registry: %+v: missing from the v2 index", *e)
 			}
 		}
@@ -72,77 +70,113 @@ func (t *Table) CheckInvariants() error {
 		return fmt.Errorf("registry: v3 size %d, want %d", t.sizeV3, size)
 	}
 
-	// Every chain: well linked, in master order, members matching its key.
-	checkChain := func(what string, k int, c *chain, match func(*node) bool) error {
-		if c.n == 0 {
-			return fmt.Errorf("registry: %s: empty chain kept", what)
+	// Every chain, known by its last node: well linked, in master order,
+	// members matching its key. It returns the chain's length.
+	checkChain := func(what string, k int, last *node, match func(*node) bool) (int, error) {
+		if last == nil {
+			return 0, fmt.Errorf("registry: %s: empty chain kept", what)
+		}
+		if last.links[k].next != nil {
+			return 0, fmt.Errorf("registry: %s: indexed node is not the last", what)
 		}
 		var prev *node
-		cnt, last := 0, -1
-		for n := c.head; n != nil; n = n.links[k].next {
+		cnt, lastPos := 0, -1
+		for n := head(k, last); n != nil; n = n.links[k].next {
 			if n.links[k].prev != prev {
-				return fmt.Errorf("registry: %s: bad back link", what)
+				return 0, fmt.Errorf("registry: %s: bad back link", what)
 			}
 			p, ok := pos[n]
 			if !ok {
-				return fmt.Errorf("registry: %s: entry not in the master list", what)
+				return 0, fmt.Errorf("registry: %s: entry not in the master list", what)
 			}
-			if p <= last {
-				return fmt.Errorf("registry: %s: not in master order", what)
+			if p <= lastPos {
+				return 0, fmt.Errorf("registry: %s: not in master order", what)
 			}
 			if !match(n) {
-				return fmt.Errorf("registry: %s: %+v does not belong", what, n.e)
+				return 0, fmt.Errorf("registry: %s: %+v does not belong", what, n.e)
 			}
-			last = p
+			lastPos = p
 			prev = n
 			cnt++
 		}
-		if c.tail != prev || cnt != c.n {
-			return fmt.Errorf("registry: %s: tail or count", what)
+		if prev != last {
+			return 0, fmt.Errorf("registry: %s: chain does not end at its indexed node", what)
+		}
+		return cnt, nil
+	}
+	// A group has a version map exactly when it is past groupMapMin
+	// entries, and the map holds exactly its members.
+	checkBig := func(what string, k int, last *node, cnt int, vm map[uint32]*node) error {
+		if (vm != nil) != (cnt > groupMapMin) {
+			return fmt.Errorf("registry: %s: version map %v for %d entries", what, vm != nil, cnt)
+		}
+		if vm == nil {
+			return nil
+		}
+		if len(vm) != cnt {
+			return fmt.Errorf("registry: %s: %d versions mapped for %d entries", what, len(vm), cnt)
+		}
+		for n := last; n != nil; n = n.links[k].prev {
+			if vm[n.e.Vers] != n {
+				return fmt.Errorf("registry: %s: version %d not mapped to its entry", what, n.e.Vers)
+			}
 		}
 		return nil
 	}
 	total := 0
-	for key, progs := range t.byNetid {
-		if len(progs) == 0 {
-			return fmt.Errorf("registry: netid %q: empty map kept", key)
+	for key, gs := range t.byNetid {
+		if len(gs.last) == 0 {
+			return fmt.Errorf("registry: netid %q: empty index kept", key)
 		}
-		for prog, g := range progs {
+		for prog := range gs.big {
+			if gs.last[prog] == nil {
+				return fmt.Errorf("registry: netid %q: version map of removed group %d kept", key, prog)
+			}
+		}
+		for prog, last := range gs.last {
 			what := fmt.Sprintf("netid index (%q, %d)", key, prog)
-			if err := checkChain(what, lkNetid, &g.chain, func(n *node) bool { return n.key == key && n.e.Prog == prog }); err != nil {
+			cnt, err := checkChain(what, lkNetid, last, func(n *node) bool { return foldKey(n.e.Netid) == key && n.e.Prog == prog })
+			if err != nil {
 				return err
 			}
-			if g.byVers != nil && len(g.byVers) != g.n || g.byVers == nil && g.n > groupMapMin {
-				return fmt.Errorf("registry: %s: %d versions for %d entries", what, len(g.byVers), g.n)
+			if err := checkBig(what, lkNetid, last, cnt, gs.big[prog]); err != nil {
+				return err
 			}
-			total += g.n
+			total += cnt
 		}
 	}
 	if total != t.all.n {
 		return fmt.Errorf("registry: netid index holds %d entries, want %d", total, t.all.n)
 	}
 	total = 0
-	for pk, c := range t.byPV {
+	for pk, last := range t.byPV.last {
 		prog, vers := uint32(pk>>32), uint32(pk)
-		if err := checkChain(fmt.Sprintf("prog/vers index (%d, %d)", prog, vers), lkPV, c, func(n *node) bool { return n.e.Prog == prog && n.e.Vers == vers }); err != nil {
+		cnt, err := checkChain(fmt.Sprintf("prog/vers index (%d, %d)", prog, vers), lkPV, last, func(n *node) bool { return n.e.Prog == prog && n.e.Vers == vers })
+		if err != nil {
 			return err
 		}
-		total += c.n
+		total += cnt
 	}
 	if total != t.all.n {
 		return fmt.Errorf("registry: prog/vers index holds %d entries, want %d", total, t.all.n)
 	}
 	total = 0
-	for vk, g := range t.v2 {
+	for vk := range t.v2.big {
+		if t.v2.last[vk] == nil {
+			return fmt.Errorf("registry: v2 index: version map of removed group %#x kept", vk)
+		}
+	}
+	for vk, last := range t.v2.last {
 		prog, prot := uint32(vk>>32), uint32(vk)
 		what := fmt.Sprintf("v2 index (%d, %d)", prog, prot)
-		if err := checkChain(what, lkV2, &g.chain, func(n *node) bool { return n.v2 && n.e.Prog == prog && n.prot == prot }); err != nil {
+		cnt, err := checkChain(what, lkV2, last, func(n *node) bool { return uint32(n.prot) == prot && n.e.Prog == prog })
+		if err != nil {
 			return err
 		}
-		if g.byVers != nil && len(g.byVers) != g.n || g.byVers == nil && g.n > groupMapMin {
-			return fmt.Errorf("registry: %s: %d versions for %d entries", what, len(g.byVers), g.n)
+		if err := checkBig(what, lkV2, last, cnt, t.v2.big[vk]); err != nil {
+			return err
 		}
-		total += g.n
+		total += cnt
 	}
 	if total != nV2 {
 		return fmt.Errorf("registry: v2 index holds %d entries, want %d", total, nV2)

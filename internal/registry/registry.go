@@ -47,12 +47,12 @@ func (o Op) String() string {
 // and DUMPs share a read lock, changes take the write lock.
 type Table struct {
 	mu      sync.RWMutex
-	all     chain                        // master list, registration order
-	byNetid map[string]map[uint32]*group // folded netid → prog → versions
-	byPV    map[uint64]*chain            // prog<<32|vers → entries (all netids)
-	v2      map[uint64]*group            // prog<<32|protocol → v2 versions
-	nV2     int                          // entries in the v2 view
-	sizeV3  int                          // encoded size of the v3/v4 DUMP body
+	all     chain                      // master list, registration order
+	byNetid map[string]*groups[uint32] // folded netid → prog → versions
+	byPV    tails[uint64]              // prog<<32|vers → entries (all netids)
+	v2      *groups[uint64]            // prog<<32|protocol → v2 versions
+	nV2     int                        // entries in the v2 view
+	sizeV3  int                        // encoded size of the v3/v4 DUMP body
 
 	// Cached DUMP bodies; nil when stale. Set under the read lock (every
 	// reader would build the same bytes), cleared under the write lock.
@@ -66,9 +66,9 @@ type Table struct {
 // SelfEntries), in that order. The observer is not told about them.
 func New(self []Entry) *Table {
 	t := &Table{
-		byNetid: make(map[string]map[uint32]*group),
-		byPV:    make(map[uint64]*chain),
-		v2:      make(map[uint64]*group),
+		byNetid: make(map[string]*groups[uint32]),
+		byPV:    newTails[uint64](lkPV),
+		v2:      newGroups[uint64](lkV2),
 	}
 	for _, e := range self {
 		t.load(e)
@@ -151,7 +151,7 @@ func (t *Table) Load(entries []Entry) int {
 func (t *Table) load(e Entry) bool {
 	e = cEntry(e)
 	key := foldKey(e.Netid)
-	if g := t.group(e.Prog, key); g != nil && g.get(e.Vers) != nil {
+	if n, _ := t.get(e.Prog, e.Vers, key); n != nil {
 		return false
 	}
 	t.insert(e, key)
@@ -165,40 +165,31 @@ func cEntry(e Entry) Entry {
 
 func pvKey(prog, vers uint32) uint64 { return uint64(prog)<<32 | uint64(vers) }
 
-func (t *Table) group(prog uint32, key string) *group { return t.byNetid[key][prog] }
+// get returns the entry of (prog, vers) on the folded netid key (nil if
+// none) and the last entry of prog on it (nil when prog has none there).
+func (t *Table) get(prog, vers uint32, key string) (n, last *node) {
+	gs := t.byNetid[key]
+	if gs == nil {
+		return nil, nil
+	}
+	return gs.get(prog, vers)
+}
 
 func (t *Table) insert(e Entry, key string) {
-	n := &node{e: e, key: key}
+	n := &node{e: e}
 	t.all.pushBack(lkMaster, n)
-	progs := t.byNetid[key]
-	if progs == nil {
-		progs = make(map[uint32]*group)
-		t.byNetid[key] = progs
+	gs := t.byNetid[key]
+	if gs == nil {
+		gs = newGroups[uint32](lkNetid)
+		t.byNetid[key] = gs
 	}
-	g := progs[e.Prog]
-	if g == nil {
-		g = newGroup(lkNetid)
-		progs[e.Prog] = g
-	}
-	g.add(n)
-	pk := pvKey(e.Prog, e.Vers)
-	c := t.byPV[pk]
-	if c == nil {
-		c = new(chain)
-		t.byPV[pk] = c
-	}
-	c.pushBack(lkPV, n)
+	gs.add(e.Prog, n)
+	t.byPV.push(pvKey(e.Prog, e.Vers), n)
 	t.sizeV3 += rpcbSize(&n.e)
 	t.dumpV3.Store(nil)
 	if prot, port, ok := v2Port(e.Netid, e.Addr); ok {
-		n.v2, n.prot, n.port = true, prot, port
-		vk := pvKey(e.Prog, prot)
-		vg := t.v2[vk]
-		if vg == nil {
-			vg = newGroup(lkV2)
-			t.v2[vk] = vg
-		}
-		vg.add(n)
+		n.prot, n.port = uint8(prot), port
+		t.v2.add(pvKey(e.Prog, prot), n)
 		t.nV2++
 		t.dumpV2.Store(nil)
 	}
@@ -207,30 +198,17 @@ func (t *Table) insert(e Entry, key string) {
 func (t *Table) delete(n *node) {
 	e := &n.e
 	t.all.remove(lkMaster, n)
-	progs := t.byNetid[n.key]
-	g := progs[e.Prog]
-	g.del(n)
-	if g.n == 0 {
-		delete(progs, e.Prog)
-		if len(progs) == 0 {
-			delete(t.byNetid, n.key)
-		}
+	key := foldKey(e.Netid) // allocates only for a netid with upper case
+	gs := t.byNetid[key]
+	gs.del(e.Prog, n)
+	if len(gs.last) == 0 {
+		delete(t.byNetid, key)
 	}
-	pk := pvKey(e.Prog, e.Vers)
-	c := t.byPV[pk]
-	c.remove(lkPV, n)
-	if c.n == 0 {
-		delete(t.byPV, pk)
-	}
+	t.byPV.remove(pvKey(e.Prog, e.Vers), n)
 	t.sizeV3 -= rpcbSize(e)
 	t.dumpV3.Store(nil)
-	if n.v2 {
-		vk := pvKey(e.Prog, n.prot)
-		vg := t.v2[vk]
-		vg.del(n)
-		if vg.n == 0 {
-			delete(t.v2, vk)
-		}
+	if n.prot != 0 {
+		t.v2.del(pvKey(e.Prog, uint32(n.prot)), n)
 		t.nV2--
 		t.dumpV2.Store(nil)
 	}
@@ -248,10 +226,8 @@ func (t *Table) Set(e Entry) bool {
 	key := foldKey(e.Netid)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if g := t.group(e.Prog, key); g != nil {
-		if n := g.get(e.Vers); n != nil {
-			return n.e.Addr == e.Addr
-		}
+	if n, _ := t.get(e.Prog, e.Vers, key); n != nil {
+		return n.e.Addr == e.Addr
 	}
 	t.insert(e, key)
 	t.notify(OpSet, e)
@@ -296,11 +272,7 @@ func (t *Table) Unset(prog, vers uint32, netid, owner string) bool {
 
 func (t *Table) unset(prog, vers uint32, netid, key, owner string) bool {
 	if netid != "" {
-		g := t.group(prog, key)
-		if g == nil {
-			return true
-		}
-		n := g.get(vers)
+		n, _ := t.get(prog, vers, key)
 		if n == nil {
 			return true
 		}
@@ -311,18 +283,18 @@ func (t *Table) unset(prog, vers uint32, netid, key, owner string) bool {
 		t.notify(OpUnset, n.e)
 		return true
 	}
-	c := t.byPV[pvKey(prog, vers)]
-	if c == nil {
+	first := head(lkPV, t.byPV.last[pvKey(prog, vers)])
+	if first == nil {
 		return true
 	}
 	if owner != Superuser {
-		for n := c.head; n != nil; n = n.links[lkPV].next {
+		for n := first; n != nil; n = n.links[lkPV].next {
 			if n.e.Owner != owner {
 				return false
 			}
 		}
 	}
-	for n := c.head; n != nil; {
+	for n := first; n != nil; {
 		next := n.links[lkPV].next
 		t.delete(n)
 		t.notify(OpUnset, n.e)
@@ -351,11 +323,11 @@ func (t *Table) UnsetV2(prog, vers uint32, owner string) bool {
 func (t *Table) GetPort(prog, vers, prot uint32) uint32 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	g := t.v2[pvKey(prog, prot)]
-	if g == nil {
+	n := t.v2.find(pvKey(prog, prot), vers)
+	if n == nil {
 		return 0
 	}
-	return g.find(vers).port
+	return n.port
 }
 
 // foldBuf is the size of the stack buffer used to fold a netid that has
@@ -375,17 +347,14 @@ func (t *Table) GetAddr(prog, vers uint32, netid []byte, exact bool) (addr strin
 	k := foldBytes(buf[:0], netid)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	g := t.byNetid[string(k)][prog]
-	if g == nil {
-		return "", false
-	}
-	if n := g.get(vers); n != nil {
+	n, last := t.get(prog, vers, string(k))
+	if n != nil {
 		return n.e.Addr, true
 	}
-	if exact {
+	if exact || last == nil {
 		return "", false
 	}
-	return g.tail.e.Addr, true
+	return last.e.Addr, true
 }
 
 // Find returns the entry the reference's find_service(prog, vers, netid)
@@ -397,11 +366,14 @@ func (t *Table) Find(prog, vers uint32, netid string) (e Entry, ok bool) {
 	key := foldKey(cString(netid))
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	g := t.group(prog, key)
-	if g == nil {
+	n, last := t.get(prog, vers, key)
+	if n == nil {
+		n = last
+	}
+	if n == nil {
 		return Entry{}, false
 	}
-	return g.find(vers).e, true
+	return n.e, true
 }
 
 // VersRange returns the lowest and highest version of prog registered on
@@ -413,11 +385,11 @@ func (t *Table) VersRange(prog uint32, netid string) (low, high uint32, ok bool)
 	key := foldKey(cString(netid))
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	g := t.group(prog, key)
-	if g == nil {
+	_, last := t.get(prog, 0, key)
+	if last == nil {
 		return 0, 0, false
 	}
-	for n := g.head; n != nil; n = n.links[lkNetid].next {
+	for n := head(lkNetid, last); n != nil; n = n.links[lkNetid].next {
 		v := n.e.Vers
 		switch {
 		case low == 0:
@@ -437,11 +409,7 @@ func (t *Table) VersRange(prog uint32, netid string) (low, high uint32, ok bool)
 func (t *Table) ByProgVers(prog, vers uint32, fn func(Entry)) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	c := t.byPV[pvKey(prog, vers)]
-	if c == nil {
-		return
-	}
-	for n := c.head; n != nil; n = n.links[lkPV].next {
+	for n := head(lkPV, t.byPV.last[pvKey(prog, vers)]); n != nil; n = n.links[lkPV].next {
 		fn(n.e)
 	}
 }
@@ -503,13 +471,13 @@ func (t *Table) cachedDump(c *atomic.Pointer[[]byte], encode func() []byte) []by
 func (t *Table) encodeDumpV2() []byte {
 	b := make([]byte, 0, 20*t.nV2+4)
 	for n := t.all.head; n != nil; n = n.links[lkMaster].next {
-		if !n.v2 {
+		if n.prot == 0 {
 			continue
 		}
 		b = xdr.AppendUint32(b, 1)
 		b = xdr.AppendUint32(b, n.e.Prog)
 		b = xdr.AppendUint32(b, n.e.Vers)
-		b = xdr.AppendUint32(b, n.prot)
+		b = xdr.AppendUint32(b, uint32(n.prot))
 		b = xdr.AppendUint32(b, n.port)
 	}
 	return xdr.AppendUint32(b, 0)

@@ -398,4 +398,22 @@ func TestGroupVersionIndexThreshold(t *testing.T) {
 			t.Errorf("GETPORT v%d = %d after removals", v, got)
 		}
 	}
+	// Down through the threshold to nothing: the version map goes when the
+	// group is back to groupMapMin entries (CheckInvariants), lookups hold.
+	for v := uint32(2); v <= n; v += 2 {
+		if !tb.Unset(prog, v, "", "o") {
+			t.Fatalf("UNSET v%d refused", v)
+		}
+		if err := tb.CheckInvariants(); err != nil {
+			t.Fatalf("after UNSET v%d: %v", v, err)
+		}
+		for w := v + 2; w <= n; w += 2 {
+			if got := tb.GetPort(prog, w, 17); got != w {
+				t.Fatalf("after UNSET v%d: GETPORT v%d = %d", v, w, got)
+			}
+		}
+	}
+	if tb.Len() != 0 {
+		t.Errorf("%d entries left", tb.Len())
+	}
 }

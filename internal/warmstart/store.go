@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -138,12 +139,8 @@ func (s *Store) Recover() ([]Entry, error) {
 		errs = append(errs, err)
 	}
 	s.set, s.started = set, true
-	out := make([]Entry, 0, set.len())
-	for el := set.l.Front(); el != nil; el = el.Next() {
-		if e := el.Value.(Entry); e.Prog != rpcbProg {
-			out = append(out, e)
-		}
-	}
+	out := set.entries()
+	out = slices.DeleteFunc(out, func(e Entry) bool { return e.Prog == rpcbProg })
 	return out, errors.Join(errs...)
 }
 
