@@ -144,6 +144,7 @@ type Server struct {
 	held *heldBudget
 
 	closing atomic.Bool
+	epoch   time.Time // a monotonic base for loop clocks
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
@@ -155,7 +156,7 @@ type Server struct {
 	lruScratch  map[source]lruConn
 	loops       []*eloop // EngineEpoll, started with the first stream socket
 	listeners   []net.Listener
-	packets     []*net.UDPConn
+	udps        []*udpSock
 	starting    int           // serving loops started and not yet running
 	running     chan struct{} // closed when starting drops to 0
 }
@@ -206,7 +207,7 @@ func New(h Handler, opt Options) *Server {
 	if opt.MaxHeldBytes <= 0 {
 		opt.MaxHeldBytes = DefaultMaxHeldBytes
 	}
-	s := &Server{h: h, opt: opt, log: opt.Log, conns: make(map[streamConn]source), bySource: make(map[source]int),
+	s := &Server{h: h, opt: opt, log: opt.Log, epoch: time.Now(), conns: make(map[streamConn]source), bySource: make(map[source]int),
 		overScratch: make(map[source]bool), lruScratch: make(map[source]lruConn)}
 	s.held = newHeldBudget(opt.MaxHeldBytes, &s.Stat)
 	return s
@@ -267,19 +268,17 @@ func (s *Server) Conns() int {
 	return len(s.conns)
 }
 
-// Shutdown stops accepting, unblocks every read (a deadline in the past),
-// lets requests in progress finish and waits for all goroutines; when ctx
-// ends first it closes everything and returns ctx.Err().
+// Shutdown stops accepting, unblocks every read (UDP readers are
+// signalled, stream loops woken), lets requests in progress finish and
+// waits for all goroutines; when ctx ends first it closes every connection
+// and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
-	past := time.Unix(1, 0)
 	s.mu.Lock()
 	for _, l := range s.listeners {
 		l.Close()
 	}
-	for _, p := range s.packets {
-		p.SetReadDeadline(past)
-	}
+	udps := s.udps
 	for c := range s.conns {
 		c.wake()
 	}
@@ -290,6 +289,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	go kickUDP(udps, done)
 	var err error
 	select {
 	case <-done:
@@ -299,18 +299,32 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for c := range s.conns {
 			c.kill()
 		}
-		for _, p := range s.packets {
-			p.Close()
-		}
 		s.mu.Unlock()
 		<-done
 	}
-	s.mu.Lock()
-	for _, p := range s.packets {
-		p.Close()
-	}
-	s.mu.Unlock()
 	return err
+}
+
+// kickUDP signals the UDP readers until every one has gone (at most
+// udpWake after Shutdown began) or done is closed: a signal that arrives
+// just before a reader blocks is lost, the next one is not.
+func kickUDP(udps []*udpSock, done <-chan struct{}) {
+	t := time.NewTicker(udpKick)
+	defer t.Stop()
+	for {
+		any := false
+		for _, u := range udps {
+			any = u.kick() || any
+		}
+		if !any {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // serve calls the handler under recover; ok is false after a panic.
