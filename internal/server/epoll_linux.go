@@ -18,8 +18,9 @@ import (
 )
 
 // EngineEpoll: a few event loops serve every stream connection, the
-// structure of a C poll loop. Each loop is a goroutine locked to its thread
-// with its own epoll set (level-triggered); connections are assigned round
+// structure of a C poll loop. Each loop is a goroutine with its own epoll
+// set (level-triggered), waiting in epoll_wait and passing through the
+// scheduler at most once per loopYield; connections are assigned round
 // robin by the accept loops, which still Accept through the listener (so
 // wrappers such as the per-source cap and SO_PEERCRED keep working) and
 // then hand over a duplicate of the descriptor, closing the original so the
@@ -83,6 +84,8 @@ type eloop struct {
 	wall   int64         // unix nanoseconds of the same instant
 	base   time.Time
 	sweep  time.Duration // next sweep on the loop clock
+
+	yielded time.Duration // the last pass through the scheduler (loopYield), on the loop clock
 }
 
 // econn is one connection of an event loop.
@@ -280,7 +283,6 @@ func (l *eloop) now() {
 }
 
 func (l *eloop) run() {
-	runtime.LockOSThread()
 	s := l.s
 	defer s.wg.Done()
 	s.loopRunning()
@@ -298,6 +300,10 @@ func (l *eloop) run() {
 		l.ready = l.spare[:0]
 		if len(batch) > 0 {
 			wait = 0
+		}
+		if wait != 0 && l.mono-l.yielded >= loopYield {
+			l.yielded = l.mono
+			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, wait)
 		l.now()

@@ -42,8 +42,6 @@ const (
 	// udpKick is the interval at which Shutdown repeats its wake-up
 	// datagrams while readers remain.
 	udpKick = 5 * time.Millisecond
-	// udpYield: see udpReader.yield; under the runtime's 10 ms slice.
-	udpYield = 8 * time.Millisecond
 )
 
 // A UDP socket is served by UDPReaders readers, each a goroutine that waits
@@ -342,14 +340,10 @@ func (r *udpReader) loop() {
 	}
 }
 
-// yield passes through the scheduler, at most once per udpYield, before
-// the reader waits. The runtime's monitor (sysmon) takes a goroutine that
-// has not been scheduled for 10 ms for a long-running one, however many
-// system calls it made: it would preempt it with a signal, take its P at
-// each of its waits, and never itself slow down (measured: 2,200 sysmon
-// sleeps and 36 signals per 1,000 calls 1 ms apart, against 100 and 0).
+// yield passes through the scheduler before the reader waits, at most
+// once per loopYield (see there).
 func (r *udpReader) yield() {
-	if now := time.Since(r.s.epoch); now-r.yielded >= udpYield {
+	if now := time.Since(r.s.epoch); now-r.yielded >= loopYield {
 		r.yielded = now
 		runtime.Gosched()
 	}
