@@ -182,6 +182,8 @@ func TestStreamWrappedConnClosedOnce(t *testing.T) {
 			}
 			c.Close()
 			waitFor(t, "connection gone", func() bool { return s.Conns() == 0 })
+			// The goroutine engine forgets the connection, then closes it.
+			waitFor(t, "wrapper closed", func() bool { return sl.closes.Load() > 0 })
 			if n := sl.closes.Load(); n != 1 {
 				t.Errorf("NetConn %v: wrapper closed %d times, want 1", netConn, n)
 			}
