@@ -57,10 +57,10 @@ fuzz: ## run every Fuzz target in the repo for FUZZTIME each (default 10s)
 
 FUZZCITIME  ?= 20s
 fuzz-ci: ## fuzz the dispatch (service, guard), the stream record reader and the stream engine for FUZZCITIME each (CI)
-	$(GO) test -run '^$$' -fuzz '^FuzzServeRPC$$' -fuzztime $(FUZZCITIME) ./internal/service
-	$(GO) test -run '^$$' -fuzz '^FuzzGuard$$' -fuzztime $(FUZZCITIME) ./internal/guard
-	$(GO) test -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZCITIME) ./internal/rpc
-	$(GO) test -run '^$$' -fuzz '^FuzzStreamEngine$$' -fuzztime $(FUZZCITIME) ./internal/server
+	.ci/fuzz-one.sh ./internal/service FuzzServeRPC $(FUZZCITIME)
+	.ci/fuzz-one.sh ./internal/guard FuzzGuard $(FUZZCITIME)
+	.ci/fuzz-one.sh ./internal/rpc FuzzRecordReader $(FUZZCITIME)
+	.ci/fuzz-one.sh ./internal/server FuzzStreamEngine $(FUZZCITIME)
 
 bench: ## run all benchmarks with allocation counts
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
