@@ -142,15 +142,22 @@ func attackBenchMain(args []string) error {
 	return attackReport(strings.NewReader(strings.Join(lines, "\n")), os.Stdout)
 }
 
-// runNamespace runs one daemon's phases under unshare in a new process
-// group and kills that group at the end, whatever happened.
+// runNamespace runs one daemon's phases under unshare (attack-ns).
 func runNamespace(self, name, daemon string, o benchOpts) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), nsRunTimeout)
+	return runUnshared(nsRunTimeout, append([]string{self, "attack-ns", "-name", name, "-daemon", daemon,
+		"-outer-ns", outerNS()}, o.args()...))
+}
+
+// runUnshared runs command (a re-run of rpcbench) under unshare in new
+// net, mount and pid namespaces and a new process group, echoing and
+// returning its output lines; the group is killed at the end or after
+// timeout, whatever happened. The pid namespace: when the command (its
+// init) ends, the kernel kills whatever is left in it, even a daemon that
+// changed its uid.
+func runUnshared(timeout time.Duration, command []string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// A pid namespace too: when attack-ns (its init) ends, the kernel
-	// kills whatever is left in it, even a daemon that changed its uid.
-	args := append([]string{"--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-		"--", self, "attack-ns", "-name", name, "-daemon", daemon, "-outer-ns", outerNS()}, o.args()...)
+	args := append([]string{"--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--"}, command...)
 	cmd := exec.Command("unshare", args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stderr = os.Stderr
@@ -177,7 +184,7 @@ func runNamespace(self, name, daemon string, o benchOpts) ([]string, error) {
 	}
 	err = cmd.Wait()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("killed after %s", nsRunTimeout)
+		err = fmt.Errorf("killed after %s", timeout)
 	}
 	return lines, err
 }

@@ -36,7 +36,6 @@ package main
 // time; the top level kills the namespace's process group at its end.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -225,42 +224,10 @@ func valgrindVersion() string {
 	return strings.TrimSpace(string(b))
 }
 
-// runInstrNamespace runs instr-ns under unshare in its own process group,
-// killed at the end whatever happened.
+// runInstrNamespace runs instr-ns under unshare (runUnshared).
 func runInstrNamespace(self, ours, ref string, o instrOpts) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), instrNSTimeout)
-	defer cancel()
-	args := append([]string{"--net", "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private",
-		"--", self, "instr-ns", "-ours", ours, "-ref", ref, "-outer-ns", outerNS()}, o.args()...)
-	cmd := exec.Command("unshare", args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
-	pr, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	pgid := cmd.Process.Pid
-	defer syscall.Kill(-pgid, syscall.SIGKILL)
-	running.Store(int64(pgid))
-	defer running.Store(0)
-	go func() {
-		<-ctx.Done()
-		syscall.Kill(-pgid, syscall.SIGKILL)
-	}()
-	var lines []string
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		fmt.Println(sc.Text())
-		lines = append(lines, sc.Text())
-	}
-	err = cmd.Wait()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("killed after %s", instrNSTimeout)
-	}
-	return lines, err
+	return runUnshared(instrNSTimeout, append([]string{self, "instr-ns", "-ours", ours, "-ref", ref,
+		"-outer-ns", outerNS()}, o.args()...))
 }
 
 // instrNS is the state of instr-ns.

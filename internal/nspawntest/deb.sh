@@ -10,6 +10,7 @@
 LOG=/root/e2e.log
 RES=/root/e2e.result
 exec >"$LOG" 2>&1
+. /root/lib.sh
 fail=""
 export DEBIAN_FRONTEND=noninteractive
 OURS=$(ls /root/debs/ours/openrpcbind_*.deb)
@@ -53,19 +54,7 @@ runs_pkg_binary() {
 	cmp -s "/proc/$p/exe" /sbin/rpcbind && [ "$(owner /sbin/rpcbind)" = "$1" ]
 }
 # Every thread of the daemon: no capability in any set, no_new_privs.
-no_privs() {
-	p=$(pid); [ "$p" -gt 0 ] 2>/dev/null || return 1
-	n=0
-	for s in /proc/$p/task/*/status; do
-		n=$((n + 1))
-		awk '
-			/^Cap(Eff|Prm|Bnd|Amb):/ { if ($2 !~ /^0+$/) { print FILENAME ": " $0; bad = 1 } }
-			/^NoNewPrivs:/ { nnp = $2 }
-			END { if (nnp != 1) { print FILENAME ": NoNewPrivs " nnp; bad = 1 }; exit bad }' "$s" || return 1
-	done
-	echo "     $n threads: CapEff CapPrm CapBnd CapAmb 0, NoNewPrivs 1"
-	[ "$n" -gt 0 ]
-}
+no_privs() { no_privs_of "$(pid)"; }
 files_present() { # every file and link package $1 lists exists
 	missing=$(dpkg-query -L "$1" | while read -r f; do [ -e "$f" ] || [ -L "$f" ] || echo "$f"; done)
 	[ -z "$missing" ] || { echo "     missing: $missing"; return 1; }

@@ -5,6 +5,7 @@
 LOG=/root/e2e.log
 RES=/root/e2e.result
 exec >"$LOG" 2>&1
+. /root/lib.sh
 fail=""
 
 check() { # check NAME COMMAND...: record the first failure
@@ -25,19 +26,7 @@ statd4() { [ "$(netids 100024)" = "tcp tcp6 udp udp6 " ]; }
 runs_as() { [ "$(ps -o user= -p "$(systemctl show -P MainPID rpcbind.service)")" = "$1" ]; }
 show() { echo "\$ $*"; "$@"; }
 # Every thread of the daemon: no capability in any set, no_new_privs.
-no_privs() {
-	p=$(systemctl show -P MainPID rpcbind.service); [ "$p" -gt 0 ] 2>/dev/null || return 1
-	n=0
-	for s in /proc/$p/task/*/status; do
-		n=$((n + 1))
-		awk '
-			/^Cap(Eff|Prm|Bnd|Amb):/ { if ($2 !~ /^0+$/) { print FILENAME ": " $0; bad = 1 } }
-			/^NoNewPrivs:/ { nnp = $2 }
-			END { if (nnp != 1) { print FILENAME ": NoNewPrivs " nnp; bad = 1 }; exit bad }' "$s" || return 1
-	done
-	echo "     $n threads: CapEff CapPrm CapBnd CapAmb 0, NoNewPrivs 1"
-	[ "$n" -gt 0 ]
-}
+no_privs() { no_privs_of "$(systemctl show -P MainPID rpcbind.service)"; }
 
 echo "== $(cat /root/e2e.daemon 2>/dev/null)"
 show systemctl cat rpcbind.service rpcbind.socket

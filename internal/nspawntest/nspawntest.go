@@ -19,6 +19,9 @@ var e2eScript []byte
 //go:embed deb.sh
 var debScript []byte
 
+//go:embed lib.sh
+var libScript []byte // sourced by both scripts
+
 // e2eUnit runs e2e.sh once the container has reached multi-user.target.
 const e2eUnit = `[Unit]
 Description=rpcbind end-to-end checks
@@ -272,6 +275,9 @@ func prepare(ctx context.Context, root string, script []byte, label string, disa
 		p := filepath.Join(root, name)
 		os.Remove(p)
 		return os.WriteFile(p, b, mode)
+	}
+	if err := write("root/lib.sh", libScript, 0o644); err != nil {
+		return err
 	}
 	if err := write("root/e2e.sh", script, 0o755); err != nil {
 		return err
