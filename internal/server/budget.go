@@ -44,6 +44,12 @@ const (
 	// written per turn (the same budget counted in bytes, for large
 	// replies such as DUMP); a turn always serves at least one record.
 	wakeupOutput = 64 << 10
+	// heavyOutput: a turn that wrote this much (or served
+	// RecordsPerWakeup records) makes its connection heavy, served after
+	// the light ones with a look at epoll between heavy turns. 16 KiB is
+	// a DUMP of ~100 registrations; GETPORT, GETADDR, SET and a small
+	// table's DUMP stay light.
+	heavyOutput = 16 << 10
 	// DefaultMaxHeldBytes is the memory held on all peers' behalf. The
 	// resident set under attack must stay within 64 MiB: the daemon's
 	// live heap is ~5 MB with 10,000 registrations and GOGC is 25, so

@@ -287,3 +287,109 @@ func TestHeldBudgetAccounting(t *testing.T) {
 		t.Errorf("Shed = %d, want 4", n)
 	}
 }
+
+// Issue 11, victim latency: a connection asking one small thing is served
+// after at most one turn of a heavy connection, however many heavy
+// connections the loop holds: heavy ones (pipelining, large replies) are
+// served after the light ones, with a look at epoll between two heavy
+// turns. Before, every connection that epoll reported ahead of it had a
+// full turn first (here 7 turns of 16 calls).
+func TestStreamLightFirst(t *testing.T) {
+	const (
+		budget    = 16
+		heavies   = 8
+		pipelined = 400
+	)
+	h := &orderHandler{entered: make(chan struct{}), gate: make(chan struct{})}
+	s := New(h, Options{StreamEngine: EngineEpoll, StreamLoops: 1, RecordsPerWakeup: budget, Log: quietLog()})
+	t.Cleanup(func() { s.Shutdown(t.Context()) })
+	path := filepath.Join(t.TempDir(), "s")
+	startStream(t, s, "local", path)
+	hs := make([]net.Conn, heavies)
+	for i := range hs {
+		hs[i] = dial(t, "unix", path)
+	}
+	b := dial(t, "unix", path)
+	b.Write(record("ping"))
+	readRecord(t, b)
+	burst := func(letter string, n int, lead string) []byte {
+		var all []byte
+		if lead != "" {
+			all = append(all, record(lead)...)
+		}
+		for range n {
+			all = append(all, record(letter)...)
+		}
+		return all
+	}
+	drain := func(c net.Conn, n int) chan int {
+		got := make(chan int, 1)
+		go func() {
+			k := 0
+			c.SetReadDeadline(time.Now().Add(ioTimeout))
+			var mark [4]byte
+			for k < n {
+				if _, err := io.ReadFull(c, mark[:]); err != nil {
+					break
+				}
+				if _, err := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint32(mark[:])&(1<<31-1))); err != nil {
+					break
+				}
+				k++
+			}
+			got <- k
+		}()
+		return got
+	}
+	// Warm-up: every heavy connection pipelines 64 calls (four full turns).
+	for i, c := range hs {
+		got := drain(c, 64)
+		c.Write(burst(string(rune('a'+i)), 64, ""))
+		if n := <-got; n != 64 {
+			t.Fatalf("warm-up of %c: %d replies", 'a'+i, n)
+		}
+	}
+	// The loop enters the first heavy connection's "Agate" and blocks;
+	// meanwhile the other heavy connections and then B write.
+	gots := make([]chan int, heavies)
+	for i, c := range hs {
+		lead := ""
+		if i == 0 {
+			lead = "Agate"
+		}
+		gots[i] = drain(c, pipelined+len(lead)/5)
+		c.Write(burst(string(rune('a'+i)), pipelined, lead))
+		if i == 0 {
+			<-h.entered
+		}
+	}
+	if _, err := b.Write(record("B")); err != nil {
+		t.Fatal(err)
+	}
+	close(h.gate)
+	if r := readRecord(t, b); r != "B" {
+		t.Errorf("B got %q", r)
+	}
+	for i, g := range gots {
+		want := pipelined
+		if i == 0 {
+			want++
+		}
+		if n := <-g; n != want {
+			t.Errorf("%c got %d replies, want %d", 'a'+i, n, want)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	gate := bytes.Index(h.log, []byte("A")) // "Agate"
+	i := bytes.IndexByte(h.log, 'B')
+	if gate < 0 || i < gate {
+		t.Fatalf("log order: gate at %d, B at %d", gate, i)
+	}
+	ahead := i - gate - 1
+	// At most the rest of the gated turn and one more heavy turn.
+	if ahead > 2*budget {
+		t.Errorf("B served after %d heavy calls, want at most %d (one turn of %d, plus the turn in progress)", ahead, 2*budget, budget)
+	}
+	t.Logf("B served after %d heavy calls", ahead)
+}

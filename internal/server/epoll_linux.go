@@ -37,7 +37,12 @@ import (
 // wakeupOutput bytes of replies) per turn; the rest of its input waits in
 // the connection, which is neither read nor polled meanwhile, and the
 // loop's ready list brings it back on the next iteration, after the
-// connections that epoll reports then (see budget.go). Memory a connection
+// connections that epoll reports then (see budget.go). A connection whose
+// recent turns spent their budget (pipelining, GETSTAT, large DUMPs) is
+// heavy: in each iteration the light connections and new ones are served
+// first, then the heavy ones, with a non-blocking look at epoll after each
+// heavy turn whose light events are served at once; a small call waits for
+// at most one heavy turn. Memory a connection
 // holds is charged to the Server's held-bytes budget.
 // Timeouts are checked by a sweep every loopTick instead of per-call
 // deadlines, so they fire up to one tick late.
@@ -76,6 +81,7 @@ type eloop struct {
 	iov    [2]unix.Iovec
 	mono   time.Duration // loop clock (monotonic), read once per wake-up
 	ready  []*econn      // connections with stashed input, served next iteration
+	heavy  []*econn      // heavy connections with an event this iteration, served after the light ones
 	spare  []*econn      // the other ready list, swapped with it
 	recs   int           // records served in the current connection's turn
 	outN   int           // bytes of replies written in the current turn
@@ -97,6 +103,9 @@ type econn struct {
 	closed     bool   // owned by the loop, as are the fields below
 	doomed     bool   // killed before the loop registered it
 	queued     bool   // stashed input waits in the loop's ready list
+	heavy      bool   // its recent turns spent their budget: served after light connections
+	cost       int    // recent cost of its turns (see weigh)
+	deferred   bool   // on the loop's heavy list for this iteration
 	events     uint32 // the epoll interest set
 
 	since    time.Duration // loop clock: idle since, record started, or write started
@@ -320,26 +329,8 @@ func (l *eloop) run() {
 			s.log.Error("server: epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
 		}
-		for i := 0; i < n; i++ {
-			ev := &l.events[i]
-			fd := int(ev.Fd)
-			if fd == l.efd {
-				l.control()
-				continue
-			}
-			if fd >= len(l.fds) {
-				continue
-			}
-			c := l.fds[fd]
-			if c == nil || c.seq != uint32(ev.Pad) || c.queued {
-				continue // closed earlier in this batch; or served from the ready list
-			}
-			if c.writing() {
-				l.flush(c)
-			} else {
-				l.read(c)
-			}
-		}
+		l.dispatch(n, true)
+		l.serveHeavy()
 		l.serveReady(batch)
 		if l.mono >= l.sweep {
 			l.sweepConns()
@@ -349,6 +340,88 @@ func (l *eloop) run() {
 			return
 		}
 	}
+}
+
+// dispatch serves the n events in l.events: new connections and light
+// connections at once. A heavy connection (its last turn spent a turn's
+// budget) is put on l.heavy when defer is true, and left for the next
+// epoll_wait otherwise (epoll is level-triggered: it reports it again).
+func (l *eloop) dispatch(n int, deferHeavy bool) {
+	for i := 0; i < n; i++ {
+		ev := &l.events[i]
+		fd := int(ev.Fd)
+		if fd == l.efd {
+			l.control()
+			continue
+		}
+		if fd >= len(l.fds) {
+			continue
+		}
+		c := l.fds[fd]
+		if c == nil || c.seq != uint32(ev.Pad) || c.queued || c.deferred {
+			continue // closed earlier in this batch; served from the ready list; or waiting on l.heavy
+		}
+		if c.heavy {
+			if deferHeavy {
+				c.deferred = true
+				l.heavy = append(l.heavy, c)
+			}
+			continue
+		}
+		l.turn(c)
+	}
+}
+
+// turn serves one event of c and notes whether the turn was heavy.
+func (l *eloop) turn(c *econn) {
+	if c.writing() {
+		l.flush(c)
+	} else {
+		l.read(c)
+	}
+	l.weigh(c)
+}
+
+// weigh adds the turn just ended to c's recent cost, bytes written plus
+// records served (a full turn of records counts as heavyOutput), decaying
+// by a quarter per turn: a connection that pipelines or asks for large
+// replies (GETSTAT, DUMP) is heavy from its first full turn until about
+// five small turns later, so the small last turn of a burst does not
+// make it light again.
+func (l *eloop) weigh(c *econn) {
+	turn := l.outN + l.recs*(heavyOutput/max(1, l.s.opt.RecordsPerWakeup))
+	c.cost = c.cost - c.cost/4 + min(turn, 1<<30)
+	c.heavy = c.cost >= heavyOutput
+}
+
+// serveHeavy gives each connection of l.heavy its turn, and after each
+// one looks (without waiting) for events of light connections and serves
+// them first: a connection asking one small thing waits for at most one
+// heavy turn, however many heavy connections the loop holds (Netty's
+// ioRatio and the reference's one-request-per-poll do the same job).
+func (l *eloop) serveHeavy() {
+	for i := 0; i < len(l.heavy); i++ {
+		c := l.heavy[i]
+		l.heavy[i] = nil
+		c.deferred = false
+		if c.closed {
+			continue
+		}
+		l.turn(c)
+		l.pollLight()
+	}
+	l.heavy = l.heavy[:0]
+}
+
+// pollLight serves what epoll reports now for new and light connections;
+// heavy ones wait for the next iteration.
+func (l *eloop) pollLight() {
+	n, err := unix.EpollWait(l.epfd, l.events, 0)
+	if err != nil || n == 0 {
+		return
+	}
+	l.now()
+	l.dispatch(n, false)
 }
 
 // control takes new connections and kill requests.
@@ -591,6 +664,8 @@ func (l *eloop) serveReady(batch []*econn) {
 		c.stash = c.stash[:0]
 		l.feed(c, p)
 		l.settle(c)
+		l.weigh(c)
+		l.pollLight()
 	}
 	l.spare = batch[:0]
 }
