@@ -158,7 +158,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	}
 	h := d.handler(ctx, table, store, fwd, ifaces)
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine,
-		RecordsPerWakeup: f.RecordsPerWakeup, MaxHeldBytes: f.MaxHeldBytes})
+		RecordsPerWakeup: f.RecordsPerWakeup, HeavyShare: f.HeavyShare, MaxHeldBytes: f.MaxHeldBytes})
 	for _, s := range socks {
 		if s.Listener != nil {
 			l := newLoopListener(d.limitListener(s))

@@ -40,6 +40,9 @@ func TestStreamBudgetFlags(t *testing.T) {
 		{[]string{"--records-per-wakeup=4", "--max-held-bytes", "1048576"}, 4, 1 << 20, false},
 		{[]string{"--records-per-wakeup=0"}, 0, 0, true},
 		{[]string{"--max-held-bytes=16M"}, 0, 0, true},
+		{[]string{"--heavy-share=0"}, 0, 0, true},
+		{[]string{"--heavy-share=101"}, 0, 0, true},
+		{[]string{"--heavy-share=fifty"}, 0, 0, true},
 		{[]string{"--max-held-bytes=-1"}, 0, 0, true},
 	} {
 		f, err := Parse("rpcbind", c.args)

@@ -45,6 +45,7 @@ type Flags struct {
 
 	// Stream budgets (issue 11); 0: the server's defaults.
 	RecordsPerWakeup int // --records-per-wakeup: calls served per connection per event-loop turn
+	HeavyShare       int // --heavy-share: percent of a loop's time heavy connections may take
 	MaxHeldBytes     int // --max-held-bytes: memory held for stream clients
 
 	// Hardening (issue 6). Zero values take the defaults of internal/guard
@@ -110,6 +111,14 @@ var longOpts = []longOpt{
 	{"tcp-host-restrict", false, func(f *Flags, _ string) error { f.TCPHostRestrict = true; return nil }},
 	{"no-abstract", false, func(f *Flags, _ string) error { f.NoAbstract = true; return nil }},
 	{"records-per-wakeup", true, positive("records-per-wakeup", func(f *Flags, n int) { f.RecordsPerWakeup = n })},
+	{"heavy-share", true, func(f *Flags, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return fmt.Errorf("invalid --heavy-share %q (a percentage, 1 to 100)", v)
+		}
+		f.HeavyShare = n
+		return nil
+	}},
 	{"max-held-bytes", true, positive("max-held-bytes", func(f *Flags, n int) { f.MaxHeldBytes = n })},
 	{"stream-engine", true, func(f *Flags, v string) error {
 		if v != "epoll" && v != "goroutine" {
@@ -156,6 +165,9 @@ const Help = `usage: rpcbind [-adhilswfr] [long options]
                      (default) or a goroutine per connection (goroutine)
   --records-per-wakeup=N  calls served per connection before an event loop
                      turns to the other connections (default 16)
+  --heavy-share=P    percent of each event loop's time that connections
+                     pipelining calls or asking for large replies (GETSTAT,
+                     DUMP) may take together, 1-100 (default 50)
   --max-held-bytes=N bytes held for stream clients (unread replies, DUMP
                      encodings, unprocessed input); over it the client
                      holding the most is closed (default 16777216)

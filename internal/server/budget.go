@@ -3,6 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -50,6 +51,15 @@ const (
 	// a DUMP of ~100 registrations; GETPORT, GETADDR, SET and a small
 	// table's DUMP stay light.
 	heavyOutput = 16 << 10
+	// DefaultHeavyShare is the percentage of each event loop's time that
+	// heavy connections together may take. At half, a flood of GETSTAT,
+	// DUMP or pipelined calls leaves the loop (and the CPU the flood's
+	// replies would cost) idle half the time for everything else, while
+	// one honest DUMP of a large table still runs at full speed (the
+	// burst).
+	DefaultHeavyShare = 50
+	// heavyBurst is the heavy budget a quiet loop accumulates.
+	heavyBurst = 5 * time.Millisecond
 	// DefaultMaxHeldBytes is the memory held on all peers' behalf. The
 	// resident set under attack must stay within 64 MiB: the daemon's
 	// live heap is ~5 MB with 10,000 registrations and GOGC is 25, so

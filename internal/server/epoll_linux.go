@@ -82,6 +82,9 @@ type eloop struct {
 	mono   time.Duration // loop clock (monotonic), read once per wake-up
 	ready  []*econn      // connections with stashed input, served next iteration
 	heavy  []*econn      // heavy connections with an event this iteration, served after the light ones
+	parked []*econn      // heavy connections waiting for the heavy-share budget to refill
+	tokens time.Duration // heavy-share budget: loop time heavy turns may still take (negative: owed)
+	filled time.Duration // loop clock of the last refill
 	spare  []*econn      // the other ready list, swapped with it
 	recs   int           // records served in the current connection's turn
 	outN   int           // bytes of replies written in the current turn
@@ -106,6 +109,7 @@ type econn struct {
 	heavy      bool   // its recent turns spent their budget: served after light connections
 	cost       int    // recent cost of its turns (see weigh)
 	deferred   bool   // on the loop's heavy list for this iteration
+	parked     bool   // on the loop's parked list: not polled until the heavy share refills
 	events     uint32 // the epoll interest set
 
 	since    time.Duration // loop clock: idle since, record started, or write started
@@ -319,7 +323,15 @@ func (l *eloop) run() {
 		// for at most the turn in progress when its data came.
 		batch := l.ready
 		l.ready = l.spare[:0]
-		if len(batch) > 0 {
+		l.refill()
+		if len(l.parked) > 0 {
+			if l.tokens > 0 {
+				l.unpark()
+			} else {
+				wait = min(max(wait, 0), l.owedMillis())
+			}
+		}
+		if len(batch) > 0 || len(l.heavy) > 0 {
 			wait = 0
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, wait)
@@ -358,7 +370,7 @@ func (l *eloop) dispatch(n int, deferHeavy bool) {
 			continue
 		}
 		c := l.fds[fd]
-		if c == nil || c.seq != uint32(ev.Pad) || c.queued || c.deferred {
+		if c == nil || c.seq != uint32(ev.Pad) || c.queued || c.deferred || c.parked {
 			continue // closed earlier in this batch; served from the ready list; or waiting on l.heavy
 		}
 		if c.heavy {
@@ -399,6 +411,11 @@ func (l *eloop) weigh(c *econn) {
 // them first: a connection asking one small thing waits for at most one
 // heavy turn, however many heavy connections the loop holds (Netty's
 // ioRatio and the reference's one-request-per-poll do the same job).
+// Heavy turns together take at most HeavyShare percent of the loop's
+// time (a token bucket on the loop clock, burst heavyBurst): once it is
+// spent the remaining heavy connections are parked — not polled, their
+// input and replies left in the kernel — until it refills, and the loop
+// sleeps or serves light connections meanwhile.
 func (l *eloop) serveHeavy() {
 	for i := 0; i < len(l.heavy); i++ {
 		c := l.heavy[i]
@@ -407,10 +424,91 @@ func (l *eloop) serveHeavy() {
 		if c.closed {
 			continue
 		}
-		l.turn(c)
+		if l.tokens <= 0 {
+			l.park(c)
+			continue
+		}
+		l.chargedTurn(c)
 		l.pollLight()
 	}
 	l.heavy = l.heavy[:0]
+}
+
+// chargedTurn is a heavy turn whose loop time is taken from the budget.
+func (l *eloop) chargedTurn(c *econn) {
+	l.now()
+	t0 := l.mono
+	l.heavyTurn(c)
+	l.now()
+	l.tokens -= l.mono - t0
+}
+
+// heavyTurn is a turn of a heavy connection: its stashed input if it was
+// queued or parked with some, an event otherwise. A connection coming back
+// from the parked list gets its epoll interest back.
+func (l *eloop) heavyTurn(c *econn) {
+	if c.queued {
+		c.queued = false
+		l.recs, l.outN = 0, 0
+		p := c.stash
+		c.stash = c.stash[:0]
+		l.feed(c, p)
+		l.settle(c)
+		l.weigh(c)
+	} else {
+		l.turn(c)
+	}
+	if c.closed || c.queued {
+		return
+	}
+	if c.writing() {
+		l.interest(c, unix.EPOLLOUT)
+	} else {
+		l.interest(c, unix.EPOLLIN)
+	}
+}
+
+// park takes c out of epoll's reports until the heavy share refills.
+func (l *eloop) park(c *econn) {
+	if c.parked {
+		return
+	}
+	c.parked = true
+	l.parked = append(l.parked, c)
+	if !c.queued {
+		l.interest(c, 0)
+	}
+}
+
+// unpark moves the parked connections to the heavy list of this
+// iteration.
+func (l *eloop) unpark() {
+	for i, c := range l.parked {
+		l.parked[i] = nil
+		c.parked = false
+		if c.closed || c.deferred {
+			continue
+		}
+		c.deferred = true
+		l.heavy = append(l.heavy, c)
+	}
+	l.parked = l.parked[:0]
+}
+
+// refill adds HeavyShare percent of the loop time passed to the heavy
+// budget, up to heavyBurst.
+func (l *eloop) refill() {
+	if d := l.mono - l.filled; d > 0 {
+		l.tokens = min(l.tokens+d*time.Duration(l.s.opt.HeavyShare)/100, heavyBurst)
+	}
+	l.filled = l.mono
+}
+
+// owedMillis is how long, in whole milliseconds, the budget takes to
+// become positive again.
+func (l *eloop) owedMillis() int {
+	d := (-l.tokens + 1) * 100 / time.Duration(l.s.opt.HeavyShare)
+	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
 // pollLight serves what epoll reports now for new and light connections;
@@ -655,16 +753,15 @@ func (l *eloop) feed(c *econn, p []byte) {
 func (l *eloop) serveReady(batch []*econn) {
 	for i, c := range batch {
 		batch[i] = nil
-		c.queued = false
 		if c.closed {
+			c.queued = false
 			continue
 		}
-		l.recs, l.outN = 0, 0
-		p := c.stash
-		c.stash = c.stash[:0]
-		l.feed(c, p)
-		l.settle(c)
-		l.weigh(c)
+		if l.tokens <= 0 || c.parked || c.deferred {
+			l.park(c) // keeps queued: its stash is served when it comes back
+			continue
+		}
+		l.chargedTurn(c)
 		l.pollLight()
 	}
 	l.spare = batch[:0]

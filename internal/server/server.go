@@ -93,6 +93,10 @@ type Options struct {
 	// turn of its event loop before the loop turns to the others; 0:
 	// DefaultRecordsPerWakeup.
 	RecordsPerWakeup int
+	// HeavyShare is the percentage (1-100) of each event loop's time that
+	// heavy connections (pipelining, large replies) together may take; 0:
+	// DefaultHeavyShare.
+	HeavyShare int
 	// MaxHeldBytes is the memory held on all stream peers' behalf (pending
 	// replies, shared DUMP tails, unprocessed input, reassembly); over it
 	// the heaviest holder is closed. 0: DefaultMaxHeldBytes.
@@ -204,6 +208,9 @@ func New(h Handler, opt Options) *Server {
 	}
 	if opt.RecordsPerWakeup <= 0 {
 		opt.RecordsPerWakeup = DefaultRecordsPerWakeup
+	}
+	if opt.HeavyShare <= 0 || opt.HeavyShare > 100 {
+		opt.HeavyShare = DefaultHeavyShare
 	}
 	if opt.MaxHeldBytes <= 0 {
 		opt.MaxHeldBytes = DefaultMaxHeldBytes
