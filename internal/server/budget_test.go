@@ -486,7 +486,9 @@ func TestStreamHeavyShare(t *testing.T) {
 	if frac > float64(share)/100+0.15 {
 		t.Errorf("heavy connections took %.0f%% of the loop, share %d%%", 100*frac, share)
 	}
-	if frac < float64(share)/100-0.25 {
+	// Not starved either (loose: on a loaded machine the loop thread
+	// itself may not get the CPU its share allows).
+	if frac < float64(share)/100-0.35 {
 		t.Errorf("heavy connections took %.0f%% of the loop: starved below their share %d%%", 100*frac, share)
 	}
 }
