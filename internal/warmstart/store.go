@@ -312,10 +312,10 @@ func (s *Store) setJournal(f *os.File, off int64, records int) {
 }
 
 // Append records one accepted change and returns once it is durable (one
-// write and one fdatasync). The registry calls it under its write lock,
-// before acknowledging the change. On error the change is still kept in the
-// Store's view and a later call (at most once per RetryBackoff) or Retry
-// heals it by compacting; the caller keeps
+// write and one fdatasync; on tmpfs or ramfs the write alone). The registry
+// calls it under its write lock, before acknowledging the change. On error
+// the change is still kept in the Store's view and a later call (at most
+// once per RetryBackoff) or Retry heals it by compacting; the caller keeps
 // serving. A compaction that fails after the record was made durable (the
 // directory turned read-only while the journal stayed open, say) is
 // returned too, and Err reports it until a compaction succeeds.
