@@ -48,6 +48,13 @@ const deniedNet = "198.51.100.0/24"
 
 func newComposed(t testing.TB, args ...string) *composed {
 	t.Helper()
+	return newComposedIn(t, "", args...)
+}
+
+// newComposedIn is newComposed with the state directory under stateParent
+// ("" for the test's temporary directory).
+func newComposedIn(t testing.TB, stateParent string, args ...string) *composed {
+	t.Helper()
 	f, err := daemon.Parse("rpcbind", args)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +98,14 @@ func newComposed(t testing.TB, args ...string) *composed {
 				Addr: fmt.Sprintf("0.0.0.0.%d.%d", 4+i/256, i%256), Owner: "superuser"})
 		}
 	}
-	store, err := warmstart.Open(filepath.Join(dir, "state"), warmstart.Options{})
+	stateDir := filepath.Join(dir, "state")
+	if stateParent != "" {
+		if stateDir, err = os.MkdirTemp(stateParent, "rpcbind-state-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(stateDir) })
+	}
+	store, err := warmstart.Open(stateDir, warmstart.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

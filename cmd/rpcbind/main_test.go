@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // binary builds cmd/rpcbind without cgo, as `make build` does (the privilege
 // drop then changes every thread in place; privs_test.go tests cgo too),
 // into a directory uid 65534 can execute from.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv(envBin); p != "" {
 		return p

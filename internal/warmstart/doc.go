@@ -11,7 +11,9 @@
 //
 //   - rpcbind.journal, our addition: an append-only log of SET/UNSET records
 //     made durable (fdatasync) before a change is acknowledged, so that a
-//     registration survives kill -9. Layout, all integers big-endian:
+//     registration survives kill -9. On tmpfs or ramfs (Debian's /run),
+//     where fdatasync does nothing, the write alone is that step (one raw
+//     pwrite per change, see onMemoryFS). Layout, all integers big-endian:
 //
 //     header  "RPCBJNL2" | u32 base kind | u32 base length | u32 base CRC |
 //     u64 base st_dev | u64 base st_ino | u64 base ctime s | u32 base ctime ns | u32 header CRC
