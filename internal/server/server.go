@@ -113,7 +113,34 @@ const (
 // them and starting threads to poll the network. Measured on 2 CPUs, 64
 // persistent TCP clients: one loop 155k GETPORT/s at 6.0 µs of CPU per
 // call, two loops 97k at 9.9 µs (a quarter of it in context switches).
-func DefaultStreamLoops() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+func DefaultStreamLoops() int { return LoopsFor(runtime.GOMAXPROCS(0)) }
+
+// LoopsFor is DefaultStreamLoops (and the default UDPReaders per socket)
+// for procs Ps: half of them, at least one.
+func LoopsFor(procs int) int { return max(1, procs/2) }
+
+// Waiters is the number of goroutines that serving socks keeps waiting in
+// blocking system calls: UDPReaders per UDP socket, and the StreamLoops of
+// EngineEpoll when socks has a stream socket. Each holds its P (and its
+// thread) while it waits: the runtime does not hand the P over on entry
+// to a system call, and its monitor (sysmon) retakes it only after a tick
+// of up to 10 ms. When they hold every P, a goroutine woken by the poller
+// (an accept loop, a timer) waits for that tick; a program that wants the
+// machine's CPUs for everything else should run with this many Ps more
+// (cmd/rpcbind does).
+func (s *Server) Waiters(socks []*Socket) int {
+	n, streams := 0, false
+	for _, k := range socks {
+		if k.Packet != nil {
+			n += s.opt.UDPReaders
+		}
+		streams = streams || k.Listener != nil
+	}
+	if streams && s.opt.StreamEngine == EngineEpoll {
+		n += s.opt.StreamLoops
+	}
+	return n
+}
 
 // loopYield: a serving loop (a UDP reader, a stream event loop) that
 // waits in blocking system calls passes through the scheduler at most this
