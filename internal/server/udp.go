@@ -48,7 +48,7 @@ const (
 // in a blocking recvmmsg(MSG_WAITFORONE): one system call both waits and
 // receives, and a call costs it and one sendmmsg, with no goroutine parked
 // in the runtime's poller nor woken by it (each waiting reader holds a
-// thread). The
+// thread, and its P: see Waiters). The
 // socket is detached from the poller (as the stream loops' connections
 // are): a duplicate descriptor in blocking mode, the UDPConn closed. The
 // UDPConn stays the socket's name for SendFrom (relayed replies), which
