@@ -19,7 +19,10 @@ var baseProcs = runtime.GOMAXPROCS(0)
 // p99 of a connection per call went from 3 to 12-16 ms. The extra Ps cost
 // nothing while their goroutines wait (a waiting thread uses no CPU). The
 // GOMAXPROCS environment variable, when set, is left as the operator set
-// it. It returns the GOMAXPROCS in force.
+// it. Setting GOMAXPROCS also ends the runtime's own updates when the
+// process's CPU limit (cgroup) changes: the daemon keeps the CPUs of its
+// start, as its reader and loop counts do. It returns the GOMAXPROCS in
+// force.
 func sizeProcs(waiters int) int {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set || waiters <= 0 {
 		return runtime.GOMAXPROCS(0)
