@@ -114,6 +114,22 @@ func report(in io.Reader, out io.Writer) error {
 	if c := med("responder", "getport-udp", "calls/s"); c > 0 {
 		fmt.Fprintf(out, "\nCeiling (trivial C responder, same run): GETPORT UDP c64 %.0f calls/s, TCP c64 %.0f calls/s, connection per call %.0f calls/s.\n",
 			c, med("responder", "getport-tcp", "calls/s"), med("responder", "tcpconn", "calls/s"))
+		// Issue 13: ours against the responder on the same workload.
+		rows = rows[:0]
+		for _, w := range [][2]string{{"GETPORT UDP c64", "getport-udp"}, {"GETPORT TCP c64", "getport-tcp"}} {
+			o, r := med("ours", w[1], "calls/s"), med("responder", w[1], "calls/s")
+			add(w[0], o, r, "calls/s", fmt.Sprintf("≥ 0.95× (got %.2f×)", ratio(o, r)), o > 0 && o >= 0.95*r)
+			o, r = med("ours", w[1], "cpu_us/call"), med("responder", w[1], "cpu_us/call")
+			add(w[0]+" CPU", o, r, "µs CPU/call", fmt.Sprintf("≤ 1.1× (got %.2f×)", ratio(o, r)), o > 0 && r > 0 && o <= 1.1*r)
+		}
+		fmt.Fprintf(out, "\n| workload | ours | C responder | target | result |\n|---|---:|---:|---|---|\n")
+		for _, r := range rows {
+			res := "missed"
+			if r.met {
+				res = "met"
+			}
+			fmt.Fprintf(out, "| %s | %s | %s | %s | %s |\n", r.name, r.ours, r.ref, r.target, res)
+		}
 	}
 	return nil
 }

@@ -158,7 +158,9 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	}
 	h := d.handler(ctx, table, store, fwd, ifaces)
 	srv := server.New(h, server.Options{Log: log, MaxConns: f.MaxConns, MaxConnsPerUID: f.MaxConnsPerUID, StreamEngine: f.StreamEngine,
-		RecordsPerWakeup: f.RecordsPerWakeup, HeavyShare: f.HeavyShare, MaxHeldBytes: f.MaxHeldBytes})
+		RecordsPerWakeup: f.RecordsPerWakeup, HeavyShare: f.HeavyShare, MaxHeldBytes: f.MaxHeldBytes,
+		UDPReaders: server.LoopsFor(baseProcs), StreamLoops: server.LoopsFor(baseProcs)})
+	procs := sizeProcs(srv.Waiters(socks))
 	for _, s := range socks {
 		if s.Listener != nil {
 			l := newLoopListener(d.limitListener(s))
@@ -186,7 +188,7 @@ func (d *rpcbindDaemon) run(ctx context.Context) int {
 	if err := daemon.Ready(); err != nil {
 		log.Warn("detach: " + err.Error())
 	}
-	log.Debug("serving", "sockets", len(socks), "user", f.RunAs())
+	log.Debug("serving", "sockets", len(socks), "user", f.RunAs(), "gomaxprocs", procs)
 
 	<-ctx.Done()
 	notifier.Stopping()

@@ -1,6 +1,7 @@
 package ifaddr
 
 import (
+	"fmt"
 	"github.com/openrpcbind/rpcbind/internal/testenv"
 
 	"net/netip"
@@ -98,6 +99,42 @@ func TestAtoi(t *testing.T) {
 		if got := atoi(s); got != want {
 			t.Errorf("atoi(%q) = %d, want %d", s, got, want)
 		}
+	}
+}
+
+// TestAtoiOverflow: the clamp happens exactly past LONG_MAX (and
+// LONG_MIN), as strtol's.
+func TestAtoiOverflow(t *testing.T) {
+	for s, want := range map[string]int32{
+		"9223372036854775807":   trunc(9223372036854775807),  // LONG_MAX
+		"9223372036854775808":   trunc(9223372036854775807),  // clamped
+		"9223372036854775810":   trunc(9223372036854775807),  // clamped
+		"-9223372036854775807":  trunc(-9223372036854775807), // in range
+		"-9223372036854775808":  trunc(-9223372036854775808), // LONG_MIN, by the clamp
+		"-99999999999999999999": trunc(-9223372036854775808),
+		"922337203685477580":    trunc(922337203685477580),
+	} {
+		if got := atoi(s); got != want {
+			t.Errorf("atoi(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+// trunc is C's conversion of a long to int.
+func trunc(l int64) int32 { return int32(l) }
+
+// TestAppendUaddr: every octet and port byte as strconv writes it.
+func TestAppendUaddr(t *testing.T) {
+	for x := 0; x < 256; x++ {
+		a := netip.AddrFrom4([4]byte{byte(x), 0, byte(255 - x), 10})
+		port := uint16(x)<<8 | uint16(255-x)
+		want := fmt.Sprintf("%d.0.%d.10.%d.%d", x, 255-x, x, 255-x)
+		if got := string(appendUaddr(nil, a, port)); got != want {
+			t.Fatalf("appendUaddr(%v, %d) = %q, want %q", a, port, got, want)
+		}
+	}
+	if got := string(appendUaddr(nil, netip.MustParseAddr("fe80::1%eth0"), 0x0102)); got != "fe80::1.1.2" {
+		t.Errorf("IPv6: %q", got)
 	}
 }
 

@@ -2,7 +2,6 @@ package ifaddr
 
 import (
 	"net/netip"
-	"strconv"
 	"strings"
 	"unsafe"
 )
@@ -52,10 +51,12 @@ func atoi(s string) int32 {
 	const longMax = 1<<63 - 1
 	over := false
 	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		if v > (longMax-uint64(s[i]-'0'))/10 {
+		d := uint64(s[i] - '0')
+		// v*10+d > longMax, with constants only (no division per digit).
+		if v > longMax/10 || (v == longMax/10 && d > longMax%10) {
 			over = true
 		}
-		v = v*10 + uint64(s[i]-'0')
+		v = v*10 + d
 	}
 	var l int64
 	switch {
@@ -76,16 +77,29 @@ func appendUaddr(b []byte, a netip.Addr, port uint16) []byte {
 	if a.Is4() {
 		ip := a.As4()
 		for _, x := range ip {
-			b = strconv.AppendUint(b, uint64(x), 10)
+			b = appendOctet(b, x)
 			b = append(b, '.')
 		}
 	} else {
 		b = a.WithZone("").AppendTo(b)
 		b = append(b, '.')
 	}
-	b = strconv.AppendUint(b, uint64(port>>8), 10)
+	b = appendOctet(b, uint8(port>>8))
 	b = append(b, '.')
-	return strconv.AppendUint(b, uint64(port&0xff), 10)
+	return appendOctet(b, uint8(port))
+}
+
+// appendOctet appends x in decimal: the digits of a uaddr, with fewer
+// instructions than strconv.AppendUint's general case (GETADDR formats six
+// of them per call).
+func appendOctet(b []byte, x uint8) []byte {
+	switch {
+	case x >= 100:
+		return append(b, '0'+x/100, '0'+x/10%10, '0'+x%10)
+	case x >= 10:
+		return append(b, '0'+x/10, '0'+x%10)
+	}
+	return append(b, '0'+x)
 }
 
 // bytesString views b as a string without copying. The result must not be

@@ -59,11 +59,13 @@ func TestUDPHandleAllocs(t *testing.T) {
 	defer sock.Close()
 	sink, _ := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer sink.Close()
-	rc, err := sock.Packet.SyscallConn()
+	fd, err := detachUDP(sock.Packet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newUDPReader(s, sock.Packet, rc, "udp", netip.MustParseAddrPort("127.0.0.1:111"))
+	defer unix.Close(fd)
+	u := &udpSock{s: s, uc: sock.Packet, netid: "udp", local: netip.MustParseAddrPort("127.0.0.1:111"), fd: fd}
+	r := newUDPReader(s, u)
 	oob := appendReplyPktinfo(nil, netip.MustParseAddr("127.0.0.1"), 0)
 	src := sink.LocalAddr().(*net.UDPAddr).AddrPort()
 	req := make([]byte, 40)

@@ -4,7 +4,7 @@
 //
 // Every transport hands whole RPC messages to a Handler and sends back what
 // it returns. UDP uses a few reader goroutines per socket, each with its own
-// buffers. Streams are served by a few event loops, each with its own epoll
+// buffers, waiting in a blocking recvmmsg off the runtime's poller. Streams are served by a few event loops, each with its own epoll
 // set (EngineEpoll, the default), or by a goroutine per connection
 // (EngineGoroutine); both answer pipelined requests in order, cap the
 // number of connections and close idle ones.

@@ -18,8 +18,9 @@ import (
 )
 
 // EngineEpoll: a few event loops serve every stream connection, the
-// structure of a C poll loop. Each loop is a goroutine locked to its thread
-// with its own epoll set (level-triggered); connections are assigned round
+// structure of a C poll loop. Each loop is a goroutine with its own epoll
+// set (level-triggered), waiting in epoll_wait and passing through the
+// scheduler at most once per loopYield; connections are assigned round
 // robin by the accept loops, which still Accept through the listener (so
 // wrappers such as the per-source cap and SO_PEERCRED keep working) and
 // then hand over a duplicate of the descriptor, closing the original so the
@@ -92,6 +93,8 @@ type eloop struct {
 	wall   int64         // unix nanoseconds of the same instant
 	base   time.Time
 	sweep  time.Duration // next sweep on the loop clock
+
+	yielded time.Duration // the last pass through the scheduler (loopYield), on the loop clock
 }
 
 // econn is one connection of an event loop.
@@ -307,7 +310,6 @@ func (l *eloop) now() {
 }
 
 func (l *eloop) run() {
-	runtime.LockOSThread()
 	s := l.s
 	defer s.wg.Done()
 	s.loopRunning()
@@ -333,6 +335,10 @@ func (l *eloop) run() {
 		}
 		if len(batch) > 0 || len(l.heavy) > 0 {
 			wait = 0
+		}
+		if wait != 0 && l.mono-l.yielded >= loopYield {
+			l.yielded = l.mono
+			runtime.Gosched()
 		}
 		n, err := unix.EpollWait(l.epfd, l.events, wait)
 		l.now()
@@ -632,12 +638,15 @@ func (l *eloop) sweepConns() {
 func (l *eloop) read(c *econn) {
 	s := l.s
 	l.recs, l.outN = 0, 0
-	n, err := unix.Read(c.fd, l.rbuf)
+	// Raw: the descriptor is non-blocking, so the call never waits and
+	// the runtime need not be told (entersyscall/exitsyscall).
+	r, _, err := unix.RawSyscall(unix.SYS_READ, uintptr(c.fd), uintptr(unsafe.Pointer(&l.rbuf[0])), uintptr(len(l.rbuf)))
+	n := int(r)
 	switch {
-	case n > 0:
+	case err == 0 && n > 0:
 		l.feed(c, l.rbuf[:n])
 	case err == unix.EAGAIN || err == unix.EINTR:
-	case n == 0 && err == nil: // EOF
+	case err == 0: // EOF
 		if c.inRecord {
 			s.Stat.Errors.Add(1) // io.ErrUnexpectedEOF
 		}
@@ -872,7 +881,7 @@ func (l *eloop) writev(fd int, a, b []byte) (int, error) {
 		return 0, nil
 	}
 	for {
-		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(niov))
+		n, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&l.iov[0])), uintptr(niov)) // non-blocking: see read
 		switch e {
 		case 0:
 			return int(n), nil

@@ -2,8 +2,13 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
 )
 
 // SendFrom writes msg to to through the UDP socket c, leaving from the
@@ -26,14 +31,50 @@ func SendFrom(c *net.UDPConn, to, from netip.AddrPort, msg []byte) error {
 		}
 		oob = appendReplyPktinfo(nil, a, 0)
 	}
-	_, _, err := c.WriteMsgUDPAddrPort(msg, oob, to)
+	write := c.WriteMsgUDPAddrPort
+	if u, ok := udpDetached.Load(c); ok {
+		write = u.(*udpSock).writeMsg // the Server serves c: c itself is closed
+	}
+	_, _, err := write(msg, oob, to)
 	if oob != nil && err != nil {
 		// A subnet-directed broadcast address (192.0.2.255) looks like a
 		// unicast one until the kernel refuses it as a source (EINVAL or
 		// ENETUNREACH, by route): let the kernel choose.
-		_, _, err = c.WriteMsgUDPAddrPort(msg, nil, to)
+		_, _, err = write(msg, nil, to)
 	}
 	return err
+}
+
+// writeMsg is WriteMsgUDPAddrPort on the socket's descriptor (blocking, at
+// most udpSendWait).
+func (u *udpSock) writeMsg(msg, oob []byte, to netip.AddrPort) (n, oobn int, err error) {
+	var sa unix.Sockaddr
+	switch a := to.Addr(); {
+	case u.v6:
+		sa6 := &unix.SockaddrInet6{Port: int(to.Port()), Addr: a.As16()}
+		if z := a.Zone(); z != "" {
+			if id, err := strconv.ParseUint(z, 10, 32); err == nil {
+				sa6.ZoneId = uint32(id)
+			} else if ifi, err := net.InterfaceByName(z); err == nil {
+				sa6.ZoneId = uint32(ifi.Index)
+			}
+		}
+		sa = sa6
+	case a.Unmap().Is4():
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: a.Unmap().As4()}
+	default:
+		return 0, 0, fmt.Errorf("server: relay: %v from an IPv4 socket", to)
+	}
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	if u.fd < 0 {
+		return 0, 0, net.ErrClosed
+	}
+	n, err = unix.SendmsgN(u.fd, msg, oob, sa, 0)
+	if err != nil {
+		return 0, 0, os.NewSyscallError("sendmsg", err)
+	}
+	return n, len(oob), nil
 }
 
 // usableSource reports whether a can be asked for as a reply's source.
