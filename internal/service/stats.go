@@ -64,7 +64,7 @@ type statEntry struct {
 // statList is rpcbs_addrlist or rpcbs_rmtcalllist of one version: a fixed
 // pool with an index and two intrusive doubly linked lists, so that every
 // update, creation and eviction is O(1) and only creation allocates (the
-// pool, once). The reference prepends new keys: the wire order is
+// pool and the index grow by doubling up to MaxStatEntries, then stay). The reference prepends new keys: the wire order is
 // newest-created first, the creation chain's order. The encoded size of the
 // elements is kept as they change, so a GETSTAT knows its reply's size
 // without walking anything.
@@ -100,8 +100,11 @@ func (l *statList) get(k statKey) (e *statEntry, created bool) {
 		return &l.ents[i], false
 	}
 	if l.idx == nil {
-		l.idx = make(map[statKey]int32, MaxStatEntries)
-		l.ents = make([]statEntry, 0, MaxStatEntries)
+		// Grown on demand, not sized for MaxStatEntries: a client asks
+		// about a handful of (prog, vers, netid), and a map sized for 1,024
+		// keys has all its control words written (about 90 KB resident per
+		// list with the pool, 180 KB after a GETPORT and a GETADDR).
+		l.idx = make(map[statKey]int32)
 	}
 	var i int32
 	if len(l.ents) < MaxStatEntries {

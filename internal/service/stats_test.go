@@ -3,6 +3,7 @@ package service
 import (
 	"bytes"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -199,5 +200,32 @@ func TestLookupsDuringGetStat(t *testing.T) {
 	st := s.Stats()
 	if a := st[0].Addr; a[0].Prog != 800001 || a[1].Prog != 800000 {
 		t.Errorf("v2 addrinfo after the lookups starts %d, %d; want 800001, 800000", a[0].Prog, a[1].Prog)
+	}
+}
+
+// maxFewStatsBytes bounds the heap the statistics take once a client has
+// asked about a few (prog, vers, netid): the lists grow with their entries
+// and are not sized for MaxStatEntries up front (a map sized for 1,024 keys
+// and its pool were about 90 KB per list, resident for the daemon's life).
+const maxFewStatsBytes = 8 << 10
+
+func TestStatsHeapGrowsWithEntries(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := new(stats)
+	s.init()
+	for vi := range pmap.NumStatVers {
+		for p := range uint32(4) {
+			s.getAddr(vi, 100000+p, 2, "udp", true)
+			s.rmtCall(vi, false, 100000+p, 2, 0, "tcp", true)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	got := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(s)
+	if got > maxFewStatsBytes {
+		t.Errorf("4 addr and 4 rmt entries per version take %d heap bytes, budget %d", got, maxFewStatsBytes)
 	}
 }

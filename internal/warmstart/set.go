@@ -136,10 +136,14 @@ func (s *entrySet) compact() {
 			next = append(next, pos[nx])
 		}
 	}
+	// A new index, not the old one updated: a Go map keeps the room it
+	// grew to, and compact follows the removal of most entries (10,000
+	// registrations set and unset kept 186 KB of empty index).
+	idx := make(map[pv]int32, len(s.idx))
 	for k, first := range s.idx {
-		s.idx[k] = pos[first]
+		idx[k] = pos[first]
 	}
-	s.es, s.next = es, next
+	s.es, s.next, s.idx = es, next, idx
 }
 
 func (s *entrySet) entries() []Entry {

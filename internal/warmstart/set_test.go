@@ -115,3 +115,40 @@ func TestEntrySetBytesPerEntry(t *testing.T) {
 		t.Errorf("entry set takes %d bytes per registration, budget %d", per, maxSetBytesPerEntry)
 	}
 }
+
+// maxSetBytesAfterChurn bounds the heap the entry set keeps once 10,000
+// registrations were set and then unset: compact builds a new index too
+// (a Go map keeps the room it grew to).
+const maxSetBytesAfterChurn = 32 << 10
+
+func TestEntrySetBytesAfterChurn(t *testing.T) {
+	const n = 10000
+	es := make([]Entry, n)
+	for i := range es {
+		es[i] = ent(0x2f000000+uint32(i), 1, "tcp", "0.0.0.0.1.1", "0")
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s := newEntrySet(nil)
+	for round := 0; round < 2; round++ {
+		for i := range es {
+			s.apply(OpSet, &es[i])
+		}
+		for i := range es {
+			s.apply(OpUnset, &es[i])
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	got := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	runtime.KeepAlive(s)
+	runtime.KeepAlive(es)
+	t.Logf("%d bytes kept after 10,000 SETs and UNSETs, twice", got)
+	if s.len() != 0 {
+		t.Fatalf("%d entries left", s.len())
+	}
+	if got > maxSetBytesAfterChurn {
+		t.Errorf("the empty entry set keeps %d heap bytes after 10,000 registrations came and went, budget %d", got, maxSetBytesAfterChurn)
+	}
+}
