@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -490,5 +491,68 @@ func TestStreamHeavyShare(t *testing.T) {
 	// itself may not get the CPU its share allows).
 	if frac < float64(share)/100-0.35 {
 		t.Errorf("heavy connections took %.0f%% of the loop: starved below their share %d%%", 100*frac, share)
+	}
+}
+
+// bigReply answers every request with a reply of size bytes appended to
+// out, as GETSTAT's stream reply is encoded into the loop's buffer.
+type bigReply struct{ size int }
+
+func (h *bigReply) ServeRPC(out, req []byte, c *access.Caller) ([]byte, bool) {
+	for range h.size / 1024 {
+		out = append(out, make([]byte, 1024)...)
+	}
+	return out, true
+}
+
+// Issue 11, victim latency under GETSTAT floods: large replies reuse the
+// loop's buffers, from a client that reads them at once or one that lets
+// them wait for the socket. Before, each one grew a new buffer from 1 KiB
+// (about twice its size in garbage) and copied what the socket did not
+// take, and the collector ran all the time (a GETSTAT flood doubled its
+// rate with GOGC=2000).
+func TestStreamLargeRepliesReuseBuffers(t *testing.T) {
+	const size, calls = 200 << 10, 200
+	s := New(&bigReply{size: size}, Options{StreamEngine: EngineEpoll, StreamLoops: 1, Log: quietLog()})
+	t.Cleanup(func() { s.Shutdown(t.Context()) })
+	path := filepath.Join(t.TempDir(), "s")
+	startStream(t, s, "local", path)
+	c := dial(t, "unix", path)
+	req := record("g")
+	buf := make([]byte, 64<<10)
+	call := func() {
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		var mark [4]byte
+		c.SetReadDeadline(time.Now().Add(ioTimeout))
+		if _, err := io.ReadFull(c, mark[:]); err != nil {
+			t.Fatal(err)
+		}
+		n := int(binary.BigEndian.Uint32(mark[:]) & (1<<31 - 1))
+		if n != size {
+			t.Fatalf("reply of %d bytes, want %d", n, size)
+		}
+		for n > 0 {
+			k, err := c.Read(buf[:min(n, len(buf))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n -= k
+		}
+	}
+	for range 10 { // warm: the loop's buffers reach their size
+		call()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range calls {
+		call()
+	}
+	runtime.ReadMemStats(&after)
+	per := (after.TotalAlloc - before.TotalAlloc) / calls
+	t.Logf("%d bytes allocated per %d-byte reply", per, size)
+	if per > size/10 {
+		t.Errorf("%d bytes allocated per %d-byte reply, want under %d: large reply buffers are not reused", per, size, size/10)
 	}
 }
