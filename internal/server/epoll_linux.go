@@ -202,6 +202,10 @@ func (s *Server) handOff(nc net.Conn, caller *access.Caller) bool {
 	if !ok {
 		return false
 	}
+	if fd < 0 { // closed by its peer before sending a byte: nothing to serve
+		s.Stat.ClosedAtAccept.Add(1)
+		return true
+	}
 	l := s.loops[int(rrLoop.Add(1))%len(s.loops)]
 	c := &econn{l: l, fd: fd, closer: closer, caller: *caller}
 	c.hold.c = c
@@ -250,10 +254,26 @@ func detach(nc net.Conn) (fd int, closer io.Closer, ok bool) {
 		return -1, nil, false
 	}
 	fd = -1
+	eof := false
 	rc.Control(func(f uintptr) {
+		// A connection its peer closed before sending anything (a
+		// connect-and-close flood) is closed here, never reaching a
+		// loop: one peek instead of a dup, an epoll registration, a
+		// wake-up and a read on the loop every other client waits on.
+		var b [1]byte
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, f, uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		if e == 0 && n == 0 {
+			eof = true
+			return
+		}
 		// O_NONBLOCK belongs to the open file, so the duplicate keeps it.
 		fd, err = unix.FcntlInt(f, unix.F_DUPFD_CLOEXEC, 0)
 	})
+	if eof {
+		nc.Close()
+		return -1, nil, true
+	}
 	if err != nil || fd < 0 {
 		return -1, nil, false
 	}

@@ -166,16 +166,19 @@ type Stats struct {
 	UDPSilent    atomic.Uint64 // datagrams the handler left unanswered
 	Accepted     atomic.Uint64 // stream connections accepted
 	Records      atomic.Uint64 // stream records handled
-	TooLarge     atomic.Uint64 // connections closed for a record over MaxRecord
-	Reaped       atomic.Uint64 // connections closed because of MaxConns
-	ReapedShare  atomic.Uint64 // of Reaped: connections of a source over its fair share
-	ReapedLocal  atomic.Uint64 // of Reaped: local-socket and loopback connections
-	UIDDenied    atomic.Uint64 // local connections closed at accept for MaxConnsPerUID
-	Panics       atomic.Uint64 // handler panics recovered
-	Errors       atomic.Uint64 // read/write errors other than EOF and timeouts
-	Shed         atomic.Uint64 // connections closed to keep held memory within MaxHeldBytes
-	HeldBytes    atomic.Int64  // gauge: memory held on stream peers' behalf now
-	HeldPeak     atomic.Int64  // the largest HeldBytes seen
+	// ClosedAtAccept: connections their peer had closed before sending
+	// a byte, closed by the accept loop (EngineEpoll) without a loop.
+	ClosedAtAccept atomic.Uint64
+	TooLarge       atomic.Uint64 // connections closed for a record over MaxRecord
+	Reaped         atomic.Uint64 // connections closed because of MaxConns
+	ReapedShare    atomic.Uint64 // of Reaped: connections of a source over its fair share
+	ReapedLocal    atomic.Uint64 // of Reaped: local-socket and loopback connections
+	UIDDenied      atomic.Uint64 // local connections closed at accept for MaxConnsPerUID
+	Panics         atomic.Uint64 // handler panics recovered
+	Errors         atomic.Uint64 // read/write errors other than EOF and timeouts
+	Shed           atomic.Uint64 // connections closed to keep held memory within MaxHeldBytes
+	HeldBytes      atomic.Int64  // gauge: memory held on stream peers' behalf now
+	HeldPeak       atomic.Int64  // the largest HeldBytes seen
 }
 
 // Server serves sockets with one Handler.
