@@ -129,7 +129,7 @@ func testConfig(f *fakeRPCBind, rpcFile string) Config {
 	cfg.RPCFile = rpcFile
 	cfg.DumpTimeout = 300 * time.Millisecond
 	cfg.PingTimeout = 300 * time.Millisecond
-	cfg.LookupTimeout = 300 * time.Millisecond
+	cfg.LookupTimeout = time.Second // a large hostile reply under -race on a loaded machine took over 300 ms
 	cfg.ConnectTimeout = 2 * time.Second
 	cfg.BcastInit = 100 * time.Millisecond
 	cfg.BcastWait = 200 * time.Millisecond
