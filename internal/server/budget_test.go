@@ -593,3 +593,76 @@ func TestStreamClosedBeforeDataNotHandedOff(t *testing.T) {
 	waitFor(t, "no connection left open", func() bool { return s.Conns() <= 1 })
 	t.Logf("%d of %d closed at accept", s.Stat.ClosedAtAccept.Load(), churn)
 }
+
+// letterReply answers request "x" with size bytes of 'x', appended to out.
+type letterReply struct{ size int }
+
+func (h *letterReply) ServeRPC(out, req []byte, c *access.Caller) ([]byte, bool) {
+	for range h.size {
+		out = append(out, req[0])
+	}
+	return out, true
+}
+
+// The loop's large buffers lent to connections whose reply waits for the
+// socket are never shared: three slow readers, each pipelining calls
+// answered with 200 KiB of its own letter, get every byte of every reply
+// right while the others' replies go through the same buffers.
+func TestStreamLentBuffersNotShared(t *testing.T) {
+	const size, calls = 200 << 10, 12
+	s := New(&letterReply{size: size}, Options{StreamEngine: EngineEpoll, StreamLoops: 1, Log: quietLog()})
+	t.Cleanup(func() { s.Shutdown(t.Context()) })
+	path := filepath.Join(t.TempDir(), "s")
+	startStream(t, s, "local", path)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, letter := range []byte("pqr") {
+		c := dial(t, "unix", path)
+		var all []byte
+		for range calls {
+			all = append(all, record(string(letter))...)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Write(all); err != nil {
+				errs <- err
+				return
+			}
+			buf := make([]byte, 8<<10)
+			c.SetReadDeadline(time.Now().Add(ioTimeout))
+			for k := range calls {
+				var mark [4]byte
+				if _, err := io.ReadFull(c, mark[:]); err != nil {
+					errs <- err
+					return
+				}
+				n := int(binary.BigEndian.Uint32(mark[:]) & (1<<31 - 1))
+				if n != size {
+					errs <- fmt.Errorf("%c: reply %d of %d bytes", letter, k, n)
+					return
+				}
+				for n > 0 {
+					m, err := c.Read(buf[:min(n, len(buf))])
+					if err != nil {
+						errs <- err
+						return
+					}
+					if i := bytes.IndexFunc(buf[:m], func(r rune) bool { return r != rune(letter) }); i >= 0 {
+						errs <- fmt.Errorf("%c: reply %d carries %q", letter, k, buf[i])
+						return
+					}
+					n -= m
+					if k%3 == 0 {
+						time.Sleep(200 * time.Microsecond) // a slow reader: the loop's writes stay partial
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
