@@ -46,6 +46,13 @@ func (l *loopListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
+// Unwrap lets the server accept from the listener below (its raw accept
+// loop for TCP); that loop runs from then on, so it counts as entered.
+func (l *loopListener) Unwrap() net.Listener {
+	l.once.Do(func() { close(l.entered) })
+	return l.Listener
+}
+
 // alive reports whether the accept loop has started and not ended.
 func (l *loopListener) alive() bool {
 	select {

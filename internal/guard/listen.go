@@ -73,18 +73,55 @@ func (l *SourceLimit) Accept() (net.Conn, error) {
 			return nc, nil
 		}
 		src := access.SourcePrefix(a)
-		l.mu.Lock()
-		if l.open[src] >= l.max {
-			l.mu.Unlock()
-			l.denied.Add(1)
+		if !l.take(src) {
 			tc.SetLinger(0) // RST: no TIME_WAIT kept for a refused peer
 			tc.Close()
 			continue
 		}
-		l.open[src]++
-		l.mu.Unlock()
 		return &countedConn{TCPConn: tc, l: l, src: src}, nil
 	}
+}
+
+// take counts a connection of src, or counts a denial when src is at the
+// cap.
+func (l *SourceLimit) take(src netip.Prefix) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open[src] >= l.max {
+		l.denied.Add(1)
+		return false
+	}
+	l.open[src]++
+	return true
+}
+
+// give returns a slot of src.
+func (l *SourceLimit) give(src netip.Prefix) {
+	l.mu.Lock()
+	if l.open[src]--; l.open[src] <= 0 {
+		delete(l.open, src)
+	}
+	l.mu.Unlock()
+}
+
+// Unwrap returns the wrapped listener, for a server that accepts from the
+// socket itself; it then asks Admit for each connection.
+func (l *SourceLimit) Unwrap() net.Listener { return l.Listener }
+
+// Admit applies the cap to a connection from a, accepted by a server from
+// the unwrapped listener: ok false means it must be reset; otherwise
+// release gives the slot back, once, when the connection closes.
+func (l *SourceLimit) Admit(a netip.Addr) (release func(), ok bool) {
+	a = a.Unmap().WithZone("")
+	if l.local(a) {
+		return func() {}, true
+	}
+	src := access.SourcePrefix(a)
+	if !l.take(src) {
+		return nil, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.give(src) }) }, true
 }
 
 // countedConn gives its slot back on the first Close. It embeds the
@@ -102,12 +139,6 @@ type countedConn struct {
 func (c *countedConn) NetConn() net.Conn { return c.TCPConn }
 
 func (c *countedConn) Close() error {
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		if c.l.open[c.src]--; c.l.open[c.src] <= 0 {
-			delete(c.l.open, c.src)
-		}
-		c.l.mu.Unlock()
-	})
+	c.once.Do(func() { c.l.give(c.src) })
 	return c.TCPConn.Close()
 }

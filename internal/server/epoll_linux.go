@@ -206,6 +206,12 @@ func (s *Server) handOff(nc net.Conn, caller *access.Caller) bool {
 		s.Stat.ClosedAtAccept.Add(1)
 		return true
 	}
+	return s.handOffFD(fd, closer, caller)
+}
+
+// handOffFD gives the connection on descriptor fd (owned from now on) to
+// an event loop; closer, if not nil, is closed after it.
+func (s *Server) handOffFD(fd int, closer io.Closer, caller *access.Caller) bool {
 	l := s.loops[int(rrLoop.Add(1))%len(s.loops)]
 	c := &econn{l: l, fd: fd, closer: closer, caller: *caller}
 	c.hold.c = c

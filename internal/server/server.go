@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"runtime"
@@ -204,6 +205,7 @@ type Server struct {
 	localGrace   time.Duration // DefaultLocalGrace; tests change it before the first connection
 	loops        []*eloop      // EngineEpoll, started with the first stream socket
 	listeners    []net.Listener
+	closers      []io.Closer // raw accept loops' listening duplicates, closed by Shutdown
 	udps         []*udpSock
 	starting     int           // serving loops started and not yet running
 	running      chan struct{} // closed when starting drops to 0
@@ -328,6 +330,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	for _, l := range s.listeners {
 		l.Close()
+	}
+	for _, c := range s.closers {
+		c.Close()
 	}
 	udps := s.udps
 	for c := range s.conns {

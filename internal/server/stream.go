@@ -79,6 +79,9 @@ func (s *Server) startStream(sock *Socket) {
 		s.startLoops()
 	}
 	s.loopStarting()
+	if s.loops != nil && s.startRawAccept(sock) {
+		return
+	}
 	go s.acceptLoop(sock)
 }
 
