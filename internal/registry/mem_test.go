@@ -14,14 +14,21 @@ import (
 // struct per group and per chain and the folded netid kept in each node.
 const maxBytesPerEntry = 240
 
-func TestHeapBytesPerEntry(t *testing.T) {
-	const n = 10000
+// distinctEntries returns n registrations of distinct programs on "tcp",
+// as rpcbench -preload makes them.
+func distinctEntries(n int) []Entry {
 	es := make([]Entry, n)
 	for i := range es {
 		port := 1024 + i
 		es[i] = Entry{Prog: 0x2f000000 + uint32(i), Vers: 1, Netid: "tcp",
 			Addr: "0.0.0.0." + strconv.Itoa(port>>8) + "." + strconv.Itoa(port&255), Owner: "0"}
 	}
+	return es
+}
+
+func TestHeapBytesPerEntry(t *testing.T) {
+	const n = 10000
+	es := distinctEntries(n)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -49,12 +56,7 @@ const maxBytesAfterChurn = 64 << 10
 
 func TestHeapBytesAfterChurn(t *testing.T) {
 	const n = 10000
-	es := make([]Entry, n)
-	for i := range es {
-		port := 1024 + i
-		es[i] = Entry{Prog: 0x2f000000 + uint32(i), Vers: 1, Netid: "tcp",
-			Addr: "0.0.0.0." + strconv.Itoa(port>>8) + "." + strconv.Itoa(port&255), Owner: "0"}
-	}
+	es := distinctEntries(n)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

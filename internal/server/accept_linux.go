@@ -1,14 +1,12 @@
 package server
 
 import (
-	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"strconv"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -143,15 +141,9 @@ func (s *Server) rawAcceptLoop(sock *Socket, f *os.File, rc interface {
 			err = os.NewSyscallError("accept4", aerr)
 		}
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+			if !s.acceptFailed(sock.Netid, err, &backoff) {
 				return
 			}
-			// EMFILE and friends: reap, back off, go on (as acceptLoop).
-			s.Stat.Errors.Add(1)
-			s.log.Error("server: accept", "netid", sock.Netid, "err", err)
-			s.reap(time.Now())
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
@@ -162,10 +154,7 @@ func (s *Server) rawAcceptLoop(sock *Socket, f *os.File, rc interface {
 // resets one an Admitter refuses, and hands the others to a loop.
 func (s *Server) acceptedFD(sock *Socket, a accepted, adms []Admitter) {
 	s.Stat.Accepted.Add(1)
-	var b [1]byte
-	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(a.fd), uintptr(unsafe.Pointer(&b[0])), 1,
-		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-	if e == 0 && n == 0 {
+	if peerClosed(uintptr(a.fd)) {
 		s.Stat.ClosedAtAccept.Add(1)
 		unix.Close(a.fd)
 		return

@@ -92,6 +92,7 @@ type eloop struct {
 	free    []byte        // a stash buffer no connection uses, reused by the next (never charged: one per loop)
 	bigs    [][]byte      // spare large reply buffers (see takeBig)
 	bigUsed bool          // a large reply was built since the last sweep
+	recCost int           // what one record adds to a turn's cost (see weigh)
 	wall    int64         // unix nanoseconds of the same instant
 	base    time.Time
 	sweep   time.Duration // next sweep on the loop clock
@@ -185,10 +186,11 @@ func newLoop(s *Server, tick time.Duration) (*eloop, error) {
 	}
 	return &eloop{
 		s: s, epfd: epfd, efd: efd, tick: tick,
-		events: make([]unix.EpollEvent, loopEvents),
-		rbuf:   make([]byte, loopReadBuf),
-		out:    make([]byte, 0, 1024),
-		base:   time.Now(),
+		events:  make([]unix.EpollEvent, loopEvents),
+		rbuf:    make([]byte, loopReadBuf),
+		out:     make([]byte, 0, 1024),
+		base:    time.Now(),
+		recCost: heavyOutput / max(1, s.opt.RecordsPerWakeup),
 	}, nil
 }
 
@@ -266,10 +268,7 @@ func detach(nc net.Conn) (fd int, closer io.Closer, ok bool) {
 		// connect-and-close flood) is closed here, never reaching a
 		// loop: one peek instead of a dup, an epoll registration, a
 		// wake-up and a read on the loop every other client waits on.
-		var b [1]byte
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, f, uintptr(unsafe.Pointer(&b[0])), 1,
-			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-		if e == 0 && n == 0 {
+		if peerClosed(f) {
 			eof = true
 			return
 		}
@@ -288,6 +287,15 @@ func detach(nc net.Conn) (fd int, closer io.Closer, ok bool) {
 		closer = nc
 	}
 	return fd, closer, true
+}
+
+// peerClosed reports whether the connection on fd was closed by its peer
+// before sending a byte (one non-blocking MSG_PEEK reads end of file).
+func peerClosed(fd uintptr) bool {
+	var b [1]byte
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+		unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return e == 0 && n == 0
 }
 
 func (c *econn) closeFD() {
@@ -437,7 +445,7 @@ func (l *eloop) turn(c *econn) {
 // five small turns later, so the small last turn of a burst does not
 // make it light again.
 func (l *eloop) weigh(c *econn) {
-	turn := l.outN + l.recs*(heavyOutput/max(1, l.s.opt.RecordsPerWakeup))
+	turn := l.outN + l.recs*l.recCost
 	c.cost = c.cost - c.cost/4 + min(turn, 1<<30)
 	c.heavy = c.cost >= heavyOutput
 }

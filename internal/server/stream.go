@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -92,16 +93,9 @@ func (s *Server) acceptLoop(sock *Socket) {
 	for {
 		nc, err := sock.Listener.Accept()
 		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+			if !s.acceptFailed(sock.Netid, err, &backoff) {
 				return
 			}
-			// EMFILE and friends: reap, back off, go on (never spin; the
-			// CVE-2018-14621 loop).
-			s.Stat.Errors.Add(1)
-			s.log.Error("server: accept", "netid", sock.Netid, "err", err)
-			s.reap(time.Now())
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
@@ -125,6 +119,22 @@ func (s *Server) acceptLoop(sock *Socket) {
 		}
 		go c.serve()
 	}
+}
+
+// acceptFailed handles an accept error of either accept loop: false when
+// the listener is closed (the loop ends); otherwise (EMFILE and friends)
+// it counts and logs the error, reaps and sleeps a growing backoff, so the
+// loop never spins (the CVE-2018-14621 loop).
+func (s *Server) acceptFailed(netid string, err error, backoff *time.Duration) bool {
+	if s.closing.Load() || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+		return false
+	}
+	s.Stat.Errors.Add(1)
+	s.log.Error("server: accept", "netid", netid, "err", err)
+	s.reap(time.Now())
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	time.Sleep(*backoff)
+	return true
 }
 
 func newConn(s *Server, nc net.Conn, netid string) *conn {
